@@ -1,0 +1,62 @@
+//! The one place consumers settle deliveries: ack on success, nak with a delay on transient
+//! errors, terminate on permanent ones and after the last allowed delivery.
+
+use std::{future::Future, sync::Arc, time::Duration};
+
+use tokio_util::sync::CancellationToken;
+
+use super::{Bus, BusError, ConsumerSpec, Envelope};
+
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// Worth retrying later (a dependency is down).
+    #[error("transient: {0}")]
+    Transient(String, Duration),
+    /// Retrying cannot help (the message is malformed).
+    #[error("permanent: {0}")]
+    Permanent(String),
+}
+
+/// Runs `handler` on every delivery of a durable consumer until `shutdown`. A delivery in
+/// progress when shutdown comes is finished first.
+pub async fn run_consumer<H, F>(
+    bus: Arc<dyn Bus>,
+    spec: ConsumerSpec,
+    shutdown: CancellationToken,
+    handler: H,
+) -> Result<(), BusError>
+where
+    H: Fn(Envelope) -> F + Send + Sync,
+    F: Future<Output = Result<(), HandlerError>> + Send,
+{
+    let max_deliver = spec.max_deliver;
+    let durable = spec.durable.clone();
+    let mut deliveries = bus.consume(spec).await?;
+    loop {
+        let delivery = tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            next = deliveries.recv() => match next {
+                Some(delivery) => delivery,
+                None => return Ok(()),
+            },
+        };
+        let result = handler(delivery.envelope()).await;
+        let subject = delivery.subject.clone();
+        let attempt = delivery.attempt;
+        let settled = match result {
+            Ok(()) => delivery.ack().await,
+            Err(HandlerError::Transient(reason, delay)) if attempt < max_deliver => {
+                tracing::warn!(consumer = %durable, %subject, attempt, %reason, "handler failed; will retry");
+                delivery.nak(delay).await
+            }
+            Err(err) => {
+                tracing::error!(consumer = %durable, %subject, attempt, error = %err, "handler gave up on message");
+                delivery.term().await
+            }
+        };
+        if let Err(err) = settled {
+            // The bus redelivers after ack_wait; handlers are idempotent.
+            tracing::warn!(consumer = %durable, %subject, error = %err, "could not settle delivery");
+        }
+    }
+}

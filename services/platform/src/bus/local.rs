@@ -1,0 +1,319 @@
+//! The in-process bus of the one-process mode.
+//!
+//! It keeps nothing itself: durability comes from the outbox, which hands a message over with
+//! `publish` and deletes it only when `publish` returns Ok, and `publish` returns Ok only once
+//! every local consumer of the message has acknowledged (or terminated) it. A consumer that
+//! naks makes `publish` fail with `Redeliver`, so the outbox keeps the message and offers it
+//! again after the delay; consumers that already acknowledged it are not asked twice.
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use async_trait::async_trait;
+use tokio::sync::{mpsc, oneshot};
+
+use super::{
+    Bus, BusError, ConsumerSpec, Delivery, Message, Settle, StreamSpec, subject::subject_matches,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Ack,
+    Nak(Duration),
+    Term,
+}
+
+struct Stream {
+    name: &'static str,
+    subjects: Vec<String>,
+}
+
+struct Consumer {
+    stream: &'static str,
+    durable: String,
+    filter: String,
+    max_deliver: u64,
+    ack_wait: Duration,
+    tx: mpsc::UnboundedSender<Delivery>,
+}
+
+#[derive(Default)]
+struct State {
+    streams: Vec<Stream>,
+    consumers: Vec<Consumer>,
+    /// Per message id: consumers that settled it, and attempts per consumer. Entries go once
+    /// the message is fully settled.
+    settled: HashMap<String, HashSet<String>>,
+    attempts: HashMap<(String, String), u64>,
+}
+
+/// In-process implementation of [`Bus`].
+#[derive(Clone, Default)]
+pub struct LocalBus {
+    state: Arc<Mutex<State>>,
+}
+
+impl LocalBus {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A poisoned lock only means a panic elsewhere; the state itself stays consistent.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A delivery handed to one consumer, awaiting its outcome.
+struct Pending {
+    durable: String,
+    outcome: oneshot::Receiver<Outcome>,
+    ack_wait: Duration,
+    last_attempt: bool,
+}
+
+#[async_trait]
+impl Bus for LocalBus {
+    async fn ensure_stream(&self, spec: &StreamSpec) -> Result<(), BusError> {
+        let mut state = self.lock();
+        if !state.streams.iter().any(|s| s.name == spec.name) {
+            state.streams.push(Stream {
+                name: spec.name,
+                subjects: spec.subjects.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    async fn publish(&self, message: Message) -> Result<(), BusError> {
+        let pending = {
+            let mut state = self.lock();
+            let stream = state
+                .streams
+                .iter()
+                .find(|s| s.subjects.iter().any(|p| subject_matches(p, &message.subject)))
+                .map(|s| s.name)
+                .ok_or_else(|| BusError::NoStream(message.subject.clone()))?;
+            let settled = state.settled.get(&message.id).cloned().unwrap_or_default();
+            let targets: Vec<(String, u64, Duration, mpsc::UnboundedSender<Delivery>)> = state
+                .consumers
+                .iter()
+                .filter(|c| c.stream == stream && subject_matches(&c.filter, &message.subject))
+                .map(|c| (c.durable.clone(), c.max_deliver, c.ack_wait, c.tx.clone()))
+                .collect();
+            if targets.is_empty() {
+                return Err(BusError::NoConsumer(message.subject.clone()));
+            }
+            let mut pending = Vec::new();
+            for (durable, max_deliver, ack_wait, tx) in targets {
+                if settled.contains(&durable) {
+                    continue;
+                }
+                let attempt = state
+                    .attempts
+                    .entry((message.id.clone(), durable.clone()))
+                    .or_insert(0);
+                *attempt += 1;
+                let (outcome_tx, outcome) = oneshot::channel();
+                let delivery = Delivery {
+                    subject: message.subject.clone(),
+                    id: Some(message.id.clone()),
+                    payload: message.payload.clone(),
+                    headers: message.headers.clone(),
+                    attempt: *attempt,
+                    settle: Settle::Local(Some(outcome_tx)),
+                };
+                if tx.send(delivery).is_err() {
+                    return Err(BusError::Unavailable(format!("consumer {durable} stopped")));
+                }
+                pending.push(Pending {
+                    durable,
+                    outcome,
+                    ack_wait,
+                    last_attempt: *attempt >= max_deliver,
+                });
+            }
+            pending
+        };
+
+        let mut retry_after: Option<Duration> = None;
+        for p in pending {
+            let outcome = match tokio::time::timeout(p.ack_wait, p.outcome).await {
+                Ok(Ok(outcome)) => outcome,
+                // Dropped unsettled, or not settled within ack_wait: redeliver at once.
+                Ok(Err(_)) | Err(_) => Outcome::Nak(Duration::ZERO),
+            };
+            let done = match outcome {
+                Outcome::Ack | Outcome::Term => true,
+                Outcome::Nak(_) if p.last_attempt => {
+                    tracing::warn!(
+                        subject = %message.subject,
+                        id = %message.id,
+                        consumer = %p.durable,
+                        "message reached max deliveries; dropped for this consumer"
+                    );
+                    true
+                }
+                Outcome::Nak(delay) => {
+                    retry_after = Some(retry_after.map_or(delay, |d| d.min(delay)));
+                    false
+                }
+            };
+            if done {
+                self.lock()
+                    .settled
+                    .entry(message.id.clone())
+                    .or_default()
+                    .insert(p.durable);
+            }
+        }
+        match retry_after {
+            Some(after) => Err(BusError::Redeliver { after }),
+            None => {
+                let mut state = self.lock();
+                state.settled.remove(&message.id);
+                state.attempts.retain(|(id, _), _| id != &message.id);
+                Ok(())
+            }
+        }
+    }
+
+    async fn consume(&self, spec: ConsumerSpec) -> Result<mpsc::Receiver<Delivery>, BusError> {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        {
+            let mut state = self.lock();
+            if !state.streams.iter().any(|s| s.name == spec.stream) {
+                return Err(BusError::NoStream(spec.stream.to_owned()));
+            }
+            state.consumers.retain(|c| c.durable != spec.durable);
+            state.consumers.push(Consumer {
+                stream: spec.stream,
+                durable: spec.durable,
+                filter: spec.filter,
+                max_deliver: spec.max_deliver.max(1),
+                ack_wait: spec.ack_wait,
+                tx,
+            });
+        }
+        // Bounded on the consumer side like a JetStream pull consumer's batch.
+        let (out_tx, out_rx) = mpsc::channel(64);
+        tokio::spawn(async move {
+            while let Some(delivery) = rx.recv().await {
+                if out_tx.send(delivery).await.is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(out_rx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn message(id: &str) -> Message {
+        Message {
+            subject: "identity.v1.account.registered".into(),
+            id: id.into(),
+            payload: Bytes::from_static(b"x"),
+            headers: vec![],
+        }
+    }
+
+    async fn bus_with_stream() -> LocalBus {
+        let bus = LocalBus::new();
+        bus.ensure_stream(&StreamSpec {
+            name: "identity",
+            subjects: vec!["identity.v1.>".into()],
+            work_queue: false,
+            max_age: Duration::from_secs(60),
+        })
+        .await
+        .expect("stream");
+        bus
+    }
+
+    fn spec(durable: &str) -> ConsumerSpec {
+        ConsumerSpec {
+            stream: "identity",
+            durable: durable.into(),
+            filter: "identity.v1.>".into(),
+            max_deliver: 3,
+            ack_wait: Duration::from_secs(5),
+        }
+    }
+
+    #[tokio::test]
+    async fn publish_without_a_consumer_leaves_the_message_with_the_caller() {
+        let bus = bus_with_stream().await;
+        assert!(matches!(
+            bus.publish(message("1")).await,
+            Err(BusError::NoConsumer(_))
+        ));
+        assert!(matches!(
+            bus.publish(Message {
+                subject: "other.v1.x".into(),
+                ..message("2")
+            })
+            .await,
+            Err(BusError::NoStream(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn publish_completes_only_when_every_consumer_acknowledged() {
+        let bus = bus_with_stream().await;
+        let mut a = bus.consume(spec("a")).await.expect("consume");
+        let mut b = bus.consume(spec("b")).await.expect("consume");
+        let publisher = tokio::spawn({
+            let bus = bus.clone();
+            async move { bus.publish(message("1")).await }
+        });
+        a.recv().await.expect("a gets it").ack().await.expect("ack");
+        let second = b.recv().await.expect("b gets it");
+        assert!(!publisher.is_finished());
+        second.nak(Duration::from_millis(5)).await.expect("nak");
+        assert_eq!(
+            publisher.await.expect("join"),
+            Err(BusError::Redeliver {
+                after: Duration::from_millis(5)
+            })
+        );
+        // Offered again: only b, which has not acknowledged, sees it, as its second attempt.
+        let publisher = tokio::spawn({
+            let bus = bus.clone();
+            async move { bus.publish(message("1")).await }
+        });
+        let again = b.recv().await.expect("redelivered");
+        assert_eq!(again.attempt, 2);
+        again.ack().await.expect("ack");
+        assert_eq!(publisher.await.expect("join"), Ok(()));
+        assert!(a.try_recv().is_err());
+    }
+
+    #[tokio::test]
+    async fn a_dropped_delivery_is_redelivered_and_max_deliver_ends_it() {
+        let bus = bus_with_stream().await;
+        let mut a = bus.consume(spec("a")).await.expect("consume");
+        for attempt in 1..=3 {
+            let publisher = tokio::spawn({
+                let bus = bus.clone();
+                async move { bus.publish(message("1")).await }
+            });
+            let delivery = a.recv().await.expect("delivered");
+            assert_eq!(delivery.attempt, attempt);
+            drop(delivery);
+            let result = publisher.await.expect("join");
+            if attempt < 3 {
+                assert!(matches!(result, Err(BusError::Redeliver { .. })));
+            } else {
+                assert_eq!(result, Ok(()), "dropped after max_deliver");
+            }
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! NATS JetStream implementation of [`Bus`]: one stream per owning service, durable pull
+//! consumers, `Nats-Msg-Id` deduplication. Consumers survive NATS restarts: the pump re-creates
+//! its consumer and resumes.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{
+    self, AckKind,
+    consumer::{AckPolicy, pull},
+    stream::{RetentionPolicy, StorageType},
+};
+use async_trait::async_trait;
+use futures::StreamExt;
+use tokio::sync::mpsc;
+
+use super::{Bus, BusError, ConsumerSpec, Delivery, Message, Settle, StreamSpec, local::Outcome};
+
+/// How long JetStream remembers message ids for deduplication.
+const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Clone)]
+pub struct NatsBus {
+    js: jetstream::Context,
+    prefix: String,
+    replicas: usize,
+}
+
+impl NatsBus {
+    /// Connects (retrying in the background if NATS is not up yet).
+    pub async fn connect(url: &str, prefix: &str, replicas: usize) -> Result<Self, BusError> {
+        let client = async_nats::ConnectOptions::new()
+            .name("mzchatd")
+            .retry_on_initial_connect()
+            .connection_timeout(Duration::from_secs(5))
+            .event_callback(|event| async move {
+                tracing::info!(%event, "nats connection event");
+            })
+            .connect(url)
+            .await
+            .map_err(|e| BusError::Unavailable(e.to_string()))?;
+        let mut js = jetstream::new(client);
+        js.set_timeout(PUBLISH_TIMEOUT);
+        Ok(Self {
+            js,
+            prefix: prefix.to_owned(),
+            replicas: replicas.max(1),
+        })
+    }
+
+    fn subject(&self, relative: &str) -> String {
+        format!("{}.{relative}", self.prefix)
+    }
+
+    fn stream_name(&self, name: &str) -> String {
+        format!("{}_{}", self.prefix, name)
+            .to_ascii_uppercase()
+            .replace(['-', '.'], "_")
+    }
+}
+
+#[async_trait]
+impl Bus for NatsBus {
+    async fn ensure_stream(&self, spec: &StreamSpec) -> Result<(), BusError> {
+        let config = jetstream::stream::Config {
+            name: self.stream_name(spec.name),
+            subjects: spec.subjects.iter().map(|s| self.subject(s)).collect(),
+            retention: if spec.work_queue {
+                RetentionPolicy::WorkQueue
+            } else {
+                RetentionPolicy::Limits
+            },
+            max_age: spec.max_age,
+            storage: StorageType::File,
+            num_replicas: self.replicas,
+            duplicate_window: DUPLICATE_WINDOW,
+            ..Default::default()
+        };
+        self.js
+            .get_or_create_stream(config)
+            .await
+            .map(|_| ())
+            .map_err(|e| BusError::Unavailable(format!("create stream {}: {e}", spec.name)))
+    }
+
+    async fn publish(&self, message: Message) -> Result<(), BusError> {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Nats-Msg-Id", message.id.as_str());
+        for (name, value) in &message.headers {
+            headers.insert(name.as_str(), value.as_str());
+        }
+        let ack = self
+            .js
+            .publish_with_headers(self.subject(&message.subject), headers, message.payload)
+            .await
+            .map_err(|e| BusError::Unavailable(e.to_string()))?;
+        ack.await
+            .map(|_| ())
+            .map_err(|e| BusError::Unavailable(e.to_string()))
+    }
+
+    async fn consume(&self, spec: ConsumerSpec) -> Result<mpsc::Receiver<Delivery>, BusError> {
+        let (tx, rx) = mpsc::channel(64);
+        let bus = self.clone();
+        tokio::spawn(async move { bus.pump(spec, tx).await });
+        Ok(rx)
+    }
+}
+
+impl NatsBus {
+    /// Feeds deliveries to `tx` until it closes, re-creating the consumer after any error
+    /// (NATS restarted, stream recreated, connection lost).
+    async fn pump(self, spec: ConsumerSpec, tx: mpsc::Sender<Delivery>) {
+        let mut backoff = Duration::from_millis(100);
+        while !tx.is_closed() {
+            match self.pump_once(&spec, &tx).await {
+                Ok(()) => return,
+                Err(err) => {
+                    tracing::warn!(consumer = %spec.durable, error = %err, "bus consumer interrupted; re-creating");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    async fn pump_once(&self, spec: &ConsumerSpec, tx: &mpsc::Sender<Delivery>) -> Result<(), String> {
+        let stream = self
+            .js
+            .get_stream(self.stream_name(spec.stream))
+            .await
+            .map_err(|e| e.to_string())?;
+        let consumer = stream
+            .get_or_create_consumer(
+                &spec.durable,
+                pull::Config {
+                    durable_name: Some(spec.durable.clone()),
+                    filter_subject: self.subject(&spec.filter),
+                    ack_policy: AckPolicy::Explicit,
+                    ack_wait: spec.ack_wait,
+                    max_deliver: spec.max_deliver as i64,
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut messages = consumer.messages().await.map_err(|e| e.to_string())?;
+        let prefix = format!("{}.", self.prefix);
+        while let Some(next) = messages.next().await {
+            let message = next.map_err(|e| e.to_string())?;
+            let attempt = message.info().map(|i| i.delivered.max(1) as u64).unwrap_or(1);
+            let headers: Vec<(String, String)> = message
+                .headers
+                .iter()
+                .flat_map(|h| h.iter())
+                .flat_map(|(name, values)| {
+                    values
+                        .iter()
+                        .map(move |v| (name.to_string(), v.as_str().to_owned()))
+                })
+                .collect();
+            let id = headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("Nats-Msg-Id"))
+                .map(|(_, v)| v.clone());
+            let delivery = Delivery {
+                subject: message
+                    .subject
+                    .as_str()
+                    .strip_prefix(&prefix)
+                    .unwrap_or(message.subject.as_str())
+                    .to_owned(),
+                id,
+                payload: message.payload.clone(),
+                headers,
+                attempt,
+                settle: Settle::Nats(Box::new(message)),
+            };
+            if tx.send(delivery).await.is_err() {
+                return Ok(());
+            }
+        }
+        Err("message stream ended".into())
+    }
+}
+
+pub(super) async fn settle(
+    message: &jetstream::Message,
+    outcome: Outcome,
+) -> Result<(), BusError> {
+    let kind = match outcome {
+        Outcome::Ack => AckKind::Ack,
+        Outcome::Nak(delay) => AckKind::Nak(Some(delay)),
+        Outcome::Term => AckKind::Term,
+    };
+    message
+        .ack_with(kind)
+        .await
+        .map_err(|e| BusError::Unavailable(e.to_string()))
+}

@@ -1,0 +1,152 @@
+use std::{collections::HashSet, convert::Infallible, sync::Arc, time::Duration};
+
+use prost::Message;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use tonic::{
+    body::Body,
+    server::NamedService,
+    service::{Routes, RoutesBuilder},
+    transport::Server,
+};
+use tonic_health::{ServingStatus, server::HealthReporter};
+
+use super::RpcObserveLayer;
+use crate::metrics::Metrics;
+
+/// Collects the services of a process and serves them on one listener.
+pub struct GrpcServer {
+    routes: RoutesBuilder,
+    health: HealthReporter,
+    names: Vec<&'static str>,
+    known_paths: HashSet<String>,
+}
+
+impl Default for GrpcServer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl GrpcServer {
+    pub fn new() -> Self {
+        let (health, health_service) = tonic_health::server::health_reporter();
+        let mut routes = RoutesBuilder::default();
+        routes.add_service(health_service);
+        let mut known_paths = HashSet::new();
+        for descriptors in [
+            mzchat_proto::FILE_DESCRIPTOR_SET,
+            tonic_health::pb::FILE_DESCRIPTOR_SET,
+            tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+        ] {
+            known_paths.extend(rpc_paths(descriptors));
+        }
+        Self {
+            routes,
+            health,
+            names: Vec::new(),
+            known_paths,
+        }
+    }
+
+    /// Mounts a tonic service; it reports SERVING on the health service once serving starts.
+    pub fn add_service<S>(&mut self, service: S) -> &mut Self
+    where
+        S: tower::Service<http::Request<Body>, Error = Infallible>
+            + NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Response: axum::response::IntoResponse,
+        S::Future: Send + 'static,
+    {
+        self.names.push(S::NAME);
+        self.routes.add_service(service);
+        self
+    }
+
+    /// Serves until `shutdown`: then health turns NOT_SERVING, the listener stops accepting, and
+    /// in-flight calls get up to `grace` to finish before they are cut.
+    pub async fn serve(
+        mut self,
+        listener: TcpListener,
+        metrics: Arc<Metrics>,
+        shutdown: CancellationToken,
+        grace: Duration,
+    ) -> Result<(), tonic::transport::Error> {
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(mzchat_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1();
+        match reflection {
+            Ok(reflection) => {
+                self.routes.add_service(reflection);
+            }
+            Err(err) => tracing::error!(error = %err, "grpc reflection unavailable"),
+        }
+        self.health
+            .set_service_status("", ServingStatus::Serving)
+            .await;
+        for name in &self.names {
+            self.health
+                .set_service_status(*name, ServingStatus::Serving)
+                .await;
+        }
+        let routes: Routes = self.routes.routes();
+        let health = self.health.clone();
+        let names = self.names.clone();
+        let signal = shutdown.clone();
+        let stop_accepting = async move {
+            signal.cancelled().await;
+            health
+                .set_service_status("", ServingStatus::NotServing)
+                .await;
+            for name in names {
+                health
+                    .set_service_status(name, ServingStatus::NotServing)
+                    .await;
+            }
+        };
+        let serve = Server::builder()
+            .accept_http1(true)
+            .layer(tonic_web::GrpcWebLayer::new())
+            .layer(RpcObserveLayer::new(metrics, Arc::new(self.known_paths)))
+            .add_routes(routes)
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop_accepting);
+        let deadline = async {
+            shutdown.cancelled().await;
+            tokio::time::sleep(grace).await;
+        };
+        tokio::select! {
+            result = serve => result,
+            () = deadline => {
+                tracing::warn!(grace_secs = grace.as_secs(), "grace period over; closing remaining calls");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// `/package.Service/Method` for every method in an encoded descriptor set.
+fn rpc_paths(encoded: &[u8]) -> Vec<String> {
+    let Ok(set) = prost_types::FileDescriptorSet::decode(encoded) else {
+        return Vec::new();
+    };
+    set.file
+        .iter()
+        .flat_map(|file| {
+            file.service.iter().flat_map(move |service| {
+                service.method.iter().map(move |method| {
+                    format!(
+                        "/{}.{}/{}",
+                        file.package(),
+                        service.name(),
+                        method.name()
+                    )
+                })
+            })
+        })
+        .collect()
+}

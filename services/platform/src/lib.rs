@@ -1,0 +1,30 @@
+//! What every mzchat service shares: configuration, telemetry and metrics, the gRPC front door,
+//! database connections and migrations, the bus with its two implementations, and the
+//! transactional outbox.
+
+pub mod bus;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod grpc;
+pub mod metrics;
+pub mod origin;
+pub mod outbox;
+pub mod shutdown;
+pub mod telemetry;
+
+use std::sync::Arc;
+
+pub use config::{Secret, ServerArgs, ServerConfig};
+pub use error::{DomainError, ErrorKind, ErrorReason};
+pub use origin::Origin;
+
+/// Connects the bus the configuration names: NATS when `--nats-url` is set, else in-process.
+pub async fn connect_bus(config: &ServerConfig) -> Result<Arc<dyn bus::Bus>, bus::BusError> {
+    match &config.nats_url {
+        Some(url) => Ok(Arc::new(
+            bus::NatsBus::connect(url, &config.bus_prefix, config.stream_replicas).await?,
+        )),
+        None => Ok(Arc::new(bus::LocalBus::new())),
+    }
+}

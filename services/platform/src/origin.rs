@@ -1,0 +1,142 @@
+//! Server origins (PROTOCOL.md section 1): `https://host[:port]`, lower-case host, no path, no
+//! trailing slash; `http://` only in insecure development mode.
+
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Origin(String);
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum OriginError {
+    #[error("origin must start with https:// (http:// only with --insecure-dev)")]
+    Scheme,
+    #[error("origin must be scheme://host[:port] with no path, query or trailing slash")]
+    Shape,
+    #[error("origin host is empty or has invalid characters")]
+    Host,
+    #[error("origin port is not a number between 1 and 65535")]
+    Port,
+}
+
+impl Origin {
+    /// Parses and normalises an origin (lower-cases scheme and host).
+    pub fn parse(text: &str, allow_http: bool) -> Result<Self, OriginError> {
+        let lower = text.to_ascii_lowercase();
+        let (scheme, rest) = if let Some(rest) = lower.strip_prefix("https://") {
+            ("https", rest)
+        } else if let Some(rest) = lower.strip_prefix("http://") {
+            if !allow_http {
+                return Err(OriginError::Scheme);
+            }
+            ("http", rest)
+        } else {
+            return Err(OriginError::Scheme);
+        };
+        if rest.is_empty() || rest.contains(['/', '?', '#', '@', ' ']) {
+            return Err(OriginError::Shape);
+        }
+        let (host, port) = split_host_port(rest)?;
+        let host_ok = !host.is_empty()
+            && host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+        if !host_ok {
+            return Err(OriginError::Host);
+        }
+        let origin = match port {
+            Some(port) => format!("{scheme}://{host}:{port}"),
+            None => format!("{scheme}://{host}"),
+        };
+        Ok(Origin(origin))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_https(&self) -> bool {
+        self.0.starts_with("https://")
+    }
+}
+
+fn split_host_port(rest: &str) -> Result<(&str, Option<u16>), OriginError> {
+    // IPv6 literal: [::1]:port
+    if let Some(end) = rest.find(']') {
+        let host = &rest[..=end];
+        return match &rest[end + 1..] {
+            "" => Ok((host, None)),
+            port => match port.strip_prefix(':') {
+                Some(port) => Ok((host, Some(parse_port(port)?))),
+                None => Err(OriginError::Shape),
+            },
+        };
+    }
+    match rest.rsplit_once(':') {
+        Some((host, port)) => Ok((host, Some(parse_port(port)?))),
+        None => Ok((rest, None)),
+    }
+}
+
+fn parse_port(text: &str) -> Result<u16, OriginError> {
+    match text.parse::<u16>() {
+        Ok(port) if port > 0 && !text.starts_with('0') => Ok(port),
+        _ => Err(OriginError::Port),
+    }
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalises_case_and_keeps_the_port() {
+        let origin = Origin::parse("HTTPS://Chat.Example.ORG:8443", false).expect("valid");
+        assert_eq!(origin.as_str(), "https://chat.example.org:8443");
+    }
+
+    #[test]
+    fn refuses_http_unless_insecure_dev() {
+        assert_eq!(
+            Origin::parse("http://127.0.0.1:7600", false),
+            Err(OriginError::Scheme)
+        );
+        assert!(Origin::parse("http://127.0.0.1:7600", true).is_ok());
+    }
+
+    #[test]
+    fn refuses_paths_trailing_slashes_and_bad_ports() {
+        assert_eq!(
+            Origin::parse("https://a.example/", false),
+            Err(OriginError::Shape)
+        );
+        assert_eq!(
+            Origin::parse("https://a.example/x", false),
+            Err(OriginError::Shape)
+        );
+        assert_eq!(
+            Origin::parse("https://a.example:0", false),
+            Err(OriginError::Port)
+        );
+        assert_eq!(
+            Origin::parse("https://a.example:99999", false),
+            Err(OriginError::Port)
+        );
+        assert_eq!(
+            Origin::parse("https://user@a.example", false),
+            Err(OriginError::Shape)
+        );
+        assert_eq!(Origin::parse("ftp://a.example", false), Err(OriginError::Scheme));
+    }
+
+    #[test]
+    fn accepts_ipv6_literals() {
+        let origin = Origin::parse("https://[::1]:7600", false).expect("valid");
+        assert_eq!(origin.as_str(), "https://[::1]:7600");
+    }
+}

@@ -1,0 +1,185 @@
+//! Moves outbox rows onto the bus, oldest first. A row is deleted only after the bus took it.
+//! Rows of one subject keep their order: when one cannot be published, later rows of the same
+//! subject wait for it.
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait,
+};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::{Outbox, entity};
+use crate::bus::{Bus, BusError, Message};
+
+const BATCH: u64 = 100;
+/// Safety net for rows written by other replicas (whose wake-ups this process does not see).
+const POLL_INTERVAL: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+const NOT_READY_RETRY: Duration = Duration::from_secs(1);
+
+/// Counters a test or a metrics exporter can read.
+#[derive(Debug, Default)]
+pub struct RelayStats {
+    pub published: AtomicU64,
+    pub publish_failures: AtomicU64,
+}
+
+pub struct OutboxRelay {
+    db: DatabaseConnection,
+    bus: Arc<dyn Bus>,
+    wake: Arc<Notify>,
+    service: &'static str,
+    stats: Arc<RelayStats>,
+    /// Event id -> earliest next attempt, after a consumer asked for a delay.
+    retry_at: HashMap<String, Instant>,
+}
+
+enum Pass {
+    /// Published everything that was due (maybe a full batch: go again at once).
+    Done { full: bool },
+    /// The bus is unreachable: back off.
+    BusDown(BusError),
+}
+
+impl OutboxRelay {
+    pub fn new(db: DatabaseConnection, bus: Arc<dyn Bus>, outbox: &Outbox, service: &'static str) -> Self {
+        Self {
+            db,
+            bus,
+            wake: outbox.notifier(),
+            service,
+            stats: Arc::default(),
+            retry_at: HashMap::new(),
+        }
+    }
+
+    pub fn stats(&self) -> Arc<RelayStats> {
+        self.stats.clone()
+    }
+
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let wait = match self.pass().await {
+                Ok(Pass::Done { full: true, .. }) => continue,
+                Ok(Pass::Done { .. }) => {
+                    backoff = Duration::from_millis(100);
+                    self.next_due().unwrap_or(POLL_INTERVAL).min(POLL_INTERVAL)
+                }
+                Ok(Pass::BusDown(err)) => {
+                    self.stats.publish_failures.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(service = self.service, error = %err, "outbox relay: bus unavailable, retrying");
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    backoff
+                }
+                Err(err) => {
+                    tracing::error!(service = self.service, error = %err, "outbox relay: database error");
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    backoff
+                }
+            };
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    fn next_due(&self) -> Option<Duration> {
+        let now = Instant::now();
+        self.retry_at
+            .values()
+            .map(|at| at.saturating_duration_since(now))
+            .min()
+    }
+
+    async fn pass(&mut self) -> Result<Pass, DbErr> {
+        if crate::db::supports_row_locks(&self.db) {
+            // Several replicas may relay the same table: the row lock makes them take turns, so
+            // each row is published in order by one of them.
+            let txn = self.db.begin().await?;
+            let rows = entity::Entity::find()
+                .order_by_asc(entity::Column::Seq)
+                .limit(BATCH)
+                .lock_exclusive()
+                .all(&txn)
+                .await?;
+            let (pass, done) = self.publish(&rows).await;
+            delete(&txn, done).await?;
+            txn.commit().await?;
+            Ok(pass)
+        } else {
+            let rows = entity::Entity::find()
+                .order_by_asc(entity::Column::Seq)
+                .limit(BATCH)
+                .all(&self.db)
+                .await?;
+            let (pass, done) = self.publish(&rows).await;
+            delete(&self.db, done).await?;
+            Ok(pass)
+        }
+    }
+
+    async fn publish(&mut self, rows: &[entity::Model]) -> (Pass, Vec<i64>) {
+        let now = Instant::now();
+        let mut blocked: HashSet<&str> = HashSet::new();
+        let mut done = Vec::new();
+        for row in rows {
+            if blocked.contains(row.subject.as_str()) {
+                continue;
+            }
+            if self.retry_at.get(&row.event_id).is_some_and(|at| *at > now) {
+                blocked.insert(&row.subject);
+                continue;
+            }
+            let headers: Vec<(String, String)> = serde_json::from_str(&row.headers).unwrap_or_default();
+            let message = Message {
+                subject: row.subject.clone(),
+                id: row.event_id.clone(),
+                payload: row.payload.clone().into(),
+                headers,
+            };
+            match self.bus.publish(message).await {
+                Ok(()) => {
+                    self.retry_at.remove(&row.event_id);
+                    self.stats.published.fetch_add(1, Ordering::Relaxed);
+                    done.push(row.seq);
+                }
+                Err(BusError::Redeliver { after }) => {
+                    self.retry_at.insert(row.event_id.clone(), now + after);
+                    blocked.insert(&row.subject);
+                }
+                Err(err @ (BusError::NoConsumer(_) | BusError::NoStream(_))) => {
+                    tracing::debug!(service = self.service, error = %err, "outbox relay: not deliverable yet");
+                    self.retry_at.insert(row.event_id.clone(), now + NOT_READY_RETRY);
+                    blocked.insert(&row.subject);
+                }
+                Err(err) => return (Pass::BusDown(err), done),
+            }
+        }
+        let full = rows.len() as u64 == BATCH && done.len() == rows.len();
+        (Pass::Done { full }, done)
+    }
+}
+
+async fn delete<C: sea_orm::ConnectionTrait>(conn: &C, seqs: Vec<i64>) -> Result<(), DbErr> {
+    if seqs.is_empty() {
+        return Ok(());
+    }
+    entity::Entity::delete_many()
+        .filter(entity::Column::Seq.is_in(seqs))
+        .exec(conn)
+        .await
+        .map(|_| ())
+}
