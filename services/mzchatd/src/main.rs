@@ -1,1 +1,46 @@
-fn main() {}
+//! `mzchatd`: the mzchat homeserver daemon. Configuration is validated before anything binds;
+//! a bad configuration exits with status 64 (EX_USAGE).
+
+mod cli;
+mod process;
+mod unbuilt;
+
+use std::process::ExitCode;
+
+use cli::Command;
+
+const EXIT_CONFIG: u8 = 64;
+
+fn main() -> ExitCode {
+    let cli = cli::parse();
+    let (mode, args) = match cli.command {
+        Command::All(a) => (process::Mode::All, a),
+        Command::Identity(a) => (process::Mode::Identity, a),
+        Command::Guild(a) => (process::Mode::Guild, a),
+        Command::FederationSync(a) => (process::Mode::FederationSync, a),
+        Command::PushRelay(a) => (process::Mode::PushRelay, a),
+        Command::Media(a) => (process::Mode::Media, a),
+        Command::Migrate(a) => (process::Mode::Migrate, a),
+    };
+    let config = match process::Config::validate(mode, args) {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("mzchatd: invalid configuration: {err}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("mzchatd: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(process::run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("mzchatd: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

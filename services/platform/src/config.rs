@@ -238,3 +238,36 @@ mod tests {
         assert!(!format!("{config:?}").contains("hunter2"));
     }
 }
+
+/// Limits several services enforce and GetServerInfo reports; the same flags reach every
+/// service of a deployment.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LimitsArgs {
+    /// Maximum characters in a message.
+    #[arg(long, env = "MZCHAT_MAX_MESSAGE_CHARS", default_value_t = 4000)]
+    pub max_message_chars: u32,
+    /// Maximum mentioned users in a message.
+    #[arg(long, env = "MZCHAT_MAX_MESSAGE_MENTIONS", default_value_t = 50)]
+    pub max_message_mentions: u32,
+    /// Maximum attachments in a message.
+    #[arg(long, env = "MZCHAT_MAX_MESSAGE_ATTACHMENTS", default_value_t = 10)]
+    pub max_message_attachments: u32,
+    /// Maximum size of an attachment, in bytes.
+    #[arg(long, env = "MZCHAT_MAX_ATTACHMENT_BYTES", default_value_t = 100 * 1024 * 1024)]
+    pub max_attachment_bytes: u64,
+    /// Maximum size of an avatar, in bytes.
+    #[arg(long, env = "MZCHAT_MAX_AVATAR_BYTES", default_value_t = 8 * 1024 * 1024)]
+    pub max_avatar_bytes: u64,
+    /// Maximum size of a guild icon, in bytes.
+    #[arg(long, env = "MZCHAT_MAX_GUILD_ICON_BYTES", default_value_t = 8 * 1024 * 1024)]
+    pub max_guild_icon_bytes: u64,
+    /// Upload chunk size clients should use, in bytes.
+    #[arg(long, env = "MZCHAT_UPLOAD_CHUNK_BYTES", default_value_t = 5 * 1024 * 1024)]
+    pub upload_chunk_bytes: u64,
+    /// Largest upload chunk accepted, in bytes.
+    #[arg(long, env = "MZCHAT_MAX_UPLOAD_CHUNK_BYTES", default_value_t = 8 * 1024 * 1024)]
+    pub max_upload_chunk_bytes: u64,
+    /// Storage quota per user, in bytes.
+    #[arg(long, env = "MZCHAT_USER_QUOTA_BYTES", default_value_t = 1024 * 1024 * 1024)]
+    pub user_quota_bytes: u64,
+}

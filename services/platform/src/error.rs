@@ -18,6 +18,8 @@ pub enum ErrorKind {
     Unauthenticated,
     ResourceExhausted,
     Unavailable,
+    /// A feature this server does not offer (yet).
+    Unimplemented,
     Internal,
 }
 
@@ -32,6 +34,7 @@ impl ErrorKind {
             ErrorKind::Unauthenticated => Code::Unauthenticated,
             ErrorKind::ResourceExhausted => Code::ResourceExhausted,
             ErrorKind::Unavailable => Code::Unavailable,
+            ErrorKind::Unimplemented => Code::Unimplemented,
             ErrorKind::Internal => Code::Internal,
         }
     }

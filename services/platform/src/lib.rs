@@ -10,12 +10,13 @@ pub mod grpc;
 pub mod metrics;
 pub mod origin;
 pub mod outbox;
+pub mod session_token;
 pub mod shutdown;
 pub mod telemetry;
 
 use std::sync::Arc;
 
-pub use config::{Secret, ServerArgs, ServerConfig};
+pub use config::{LimitsArgs, Secret, ServerArgs, ServerConfig};
 pub use error::{DomainError, ErrorKind, ErrorReason};
 pub use origin::Origin;
 

@@ -9,6 +9,7 @@
 mod consumer;
 mod local;
 mod nats;
+pub mod streams;
 mod subject;
 
 use std::time::Duration;

@@ -39,6 +39,7 @@ impl GrpcServer {
             mzchat_proto::FILE_DESCRIPTOR_SET,
             tonic_health::pb::FILE_DESCRIPTOR_SET,
             tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+            tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
         ] {
             known_paths.extend(rpc_paths(descriptors));
         }
@@ -76,15 +77,18 @@ impl GrpcServer {
         shutdown: CancellationToken,
         grace: Duration,
     ) -> Result<(), tonic::transport::Error> {
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(mzchat_proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1();
-        match reflection {
-            Ok(reflection) => {
-                self.routes.add_service(reflection);
+        // Both reflection versions: older tools (grpcurl 1.8) only speak v1alpha.
+        let reflection = || {
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(mzchat_proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        };
+        match (reflection().build_v1(), reflection().build_v1alpha()) {
+            (Ok(v1), Ok(v1alpha)) => {
+                self.routes.add_service(v1);
+                self.routes.add_service(v1alpha);
             }
-            Err(err) => tracing::error!(error = %err, "grpc reflection unavailable"),
+            (Err(err), _) | (_, Err(err)) => tracing::error!(error = %err, "grpc reflection unavailable"),
         }
         self.health
             .set_service_status("", ServingStatus::Serving)

@@ -1,9 +1,9 @@
 //! Moves outbox rows onto the bus, oldest first. A row is deleted only after the bus took it.
-//! Rows of one subject keep their order: when one cannot be published, later rows of the same
-//! subject wait for it.
+//! Rows of one subject keep their order: when one cannot be published, its subject is held back
+//! (later rows of it wait) while other subjects go on.
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::HashMap,
     sync::{
         Arc,
         atomic::{AtomicU64, Ordering},
@@ -40,8 +40,8 @@ pub struct OutboxRelay {
     wake: Arc<Notify>,
     service: &'static str,
     stats: Arc<RelayStats>,
-    /// Event id -> earliest next attempt, after a consumer asked for a delay.
-    retry_at: HashMap<String, Instant>,
+    /// Subject -> earliest next attempt, after a publish of it failed or was deferred.
+    held: HashMap<String, Instant>,
 }
 
 enum Pass {
@@ -59,7 +59,7 @@ impl OutboxRelay {
             wake: outbox.notifier(),
             service,
             stats: Arc::default(),
-            retry_at: HashMap::new(),
+            held: HashMap::new(),
         }
     }
 
@@ -98,18 +98,22 @@ impl OutboxRelay {
 
     fn next_due(&self) -> Option<Duration> {
         let now = Instant::now();
-        self.retry_at
+        self.held
             .values()
             .map(|at| at.saturating_duration_since(now))
             .min()
     }
 
     async fn pass(&mut self) -> Result<Pass, DbErr> {
+        let now = Instant::now();
+        self.held.retain(|_, until| *until > now);
+        let held: Vec<String> = self.held.keys().cloned().collect();
         if crate::db::supports_row_locks(&self.db) {
             // Several replicas may relay the same table: the row lock makes them take turns, so
             // each row is published in order by one of them.
             let txn = self.db.begin().await?;
             let rows = entity::Entity::find()
+                .filter(entity::Column::Subject.is_not_in(held))
                 .order_by_asc(entity::Column::Seq)
                 .limit(BATCH)
                 .lock_exclusive()
@@ -121,6 +125,7 @@ impl OutboxRelay {
             Ok(pass)
         } else {
             let rows = entity::Entity::find()
+                .filter(entity::Column::Subject.is_not_in(held))
                 .order_by_asc(entity::Column::Seq)
                 .limit(BATCH)
                 .all(&self.db)
@@ -133,14 +138,9 @@ impl OutboxRelay {
 
     async fn publish(&mut self, rows: &[entity::Model]) -> (Pass, Vec<i64>) {
         let now = Instant::now();
-        let mut blocked: HashSet<&str> = HashSet::new();
         let mut done = Vec::new();
         for row in rows {
-            if blocked.contains(row.subject.as_str()) {
-                continue;
-            }
-            if self.retry_at.get(&row.event_id).is_some_and(|at| *at > now) {
-                blocked.insert(&row.subject);
+            if self.held.contains_key(&row.subject) {
                 continue;
             }
             let headers: Vec<(String, String)> = serde_json::from_str(&row.headers).unwrap_or_default();
@@ -152,23 +152,21 @@ impl OutboxRelay {
             };
             match self.bus.publish(message).await {
                 Ok(()) => {
-                    self.retry_at.remove(&row.event_id);
                     self.stats.published.fetch_add(1, Ordering::Relaxed);
                     done.push(row.seq);
                 }
                 Err(BusError::Redeliver { after }) => {
-                    self.retry_at.insert(row.event_id.clone(), now + after);
-                    blocked.insert(&row.subject);
+                    self.held.insert(row.subject.clone(), now + after);
                 }
                 Err(err @ (BusError::NoConsumer(_) | BusError::NoStream(_))) => {
                     tracing::debug!(service = self.service, error = %err, "outbox relay: not deliverable yet");
-                    self.retry_at.insert(row.event_id.clone(), now + NOT_READY_RETRY);
-                    blocked.insert(&row.subject);
+                    self.held.insert(row.subject.clone(), now + NOT_READY_RETRY);
                 }
                 Err(err) => return (Pass::BusDown(err), done),
             }
         }
-        let full = rows.len() as u64 == BATCH && done.len() == rows.len();
+        // A full batch means more may be waiting: go again at once.
+        let full = rows.len() as u64 == BATCH;
         (Pass::Done { full }, done)
     }
 }

@@ -1,0 +1,311 @@
+use mzchat_platform::outbox::migration::{create_outbox_table, drop_outbox_table};
+use sea_orm_migration::prelude::*;
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+#[derive(DeriveIden)]
+enum Accounts {
+    Table,
+    UserId,
+    Kind,
+    HomeServer,
+    Verification,
+    IsProfileSynced,
+    DisplayName,
+    Bio,
+    AvatarFileId,
+    AvatarUrl,
+    AvatarColor,
+    HomeDisplayName,
+    HomeBio,
+    HomeAvatarUrl,
+    HomeAvatarColor,
+    PresencePreference,
+    GuildOrder,
+    MigrationTimestamp,
+    CreatedAt,
+    UpdatedAt,
+    LastSeenAt,
+}
+
+#[derive(DeriveIden)]
+enum Devices {
+    Table,
+    UserId,
+    DeviceId,
+    DevicePublicKey,
+    CertificateBody,
+    CertificateSignature,
+    CertificateExpiresAt,
+    FirstSeenAt,
+    LastSeenAt,
+    RevokedAt,
+}
+
+#[derive(DeriveIden)]
+enum DeviceRevocations {
+    Table,
+    UserId,
+    DeviceId,
+    RevokedAt,
+    StatementBody,
+    StatementSignature,
+    ReceivedAt,
+}
+
+#[derive(DeriveIden)]
+enum RefreshTokens {
+    Table,
+    TokenHash,
+    FamilyId,
+    UserId,
+    DeviceId,
+    CreatedAt,
+    ExpiresAt,
+    UsedAt,
+    RevokedAt,
+}
+
+#[derive(DeriveIden)]
+enum LoginNonces {
+    Table,
+    NonceKey,
+    ExpiresAt,
+}
+
+#[derive(DeriveIden)]
+enum ServerKeys {
+    Table,
+    KeyId,
+    Purpose,
+    SecretKey,
+    PublicKey,
+    CreatedAt,
+    RetiredAt,
+    PublishUntil,
+}
+
+#[derive(DeriveIden)]
+enum SyncMailboxes {
+    Table,
+    SessionId,
+    InitiatorUserId,
+    JoinerPayload,
+    InitiatorPayload,
+    JoinerPayloadRead,
+    InitiatorPayloadRead,
+    CreatedAt,
+    ExpiresAt,
+}
+
+#[derive(DeriveIden)]
+enum BanNotifications {
+    Table,
+    Id,
+    UserId,
+    Origin,
+    GuildId,
+    GuildName,
+    Reason,
+    BannedAt,
+    ReceivedAt,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(Accounts::Table)
+                    .col(ColumnDef::new(Accounts::UserId).string().not_null().primary_key())
+                    .col(ColumnDef::new(Accounts::Kind).string().not_null())
+                    .col(ColumnDef::new(Accounts::HomeServer).string().not_null())
+                    .col(ColumnDef::new(Accounts::Verification).string().not_null())
+                    .col(ColumnDef::new(Accounts::IsProfileSynced).boolean().not_null())
+                    .col(ColumnDef::new(Accounts::DisplayName).string().not_null())
+                    .col(ColumnDef::new(Accounts::Bio).text().not_null())
+                    .col(ColumnDef::new(Accounts::AvatarFileId).string().not_null())
+                    .col(ColumnDef::new(Accounts::AvatarUrl).text().not_null())
+                    .col(ColumnDef::new(Accounts::AvatarColor).big_integer().not_null())
+                    .col(ColumnDef::new(Accounts::HomeDisplayName).string().not_null())
+                    .col(ColumnDef::new(Accounts::HomeBio).text().not_null())
+                    .col(ColumnDef::new(Accounts::HomeAvatarUrl).text().not_null())
+                    .col(ColumnDef::new(Accounts::HomeAvatarColor).big_integer().not_null())
+                    .col(ColumnDef::new(Accounts::PresencePreference).integer().not_null())
+                    .col(ColumnDef::new(Accounts::GuildOrder).text().not_null())
+                    .col(ColumnDef::new(Accounts::MigrationTimestamp).big_integer().null())
+                    .col(ColumnDef::new(Accounts::CreatedAt).big_integer().not_null())
+                    .col(ColumnDef::new(Accounts::UpdatedAt).big_integer().not_null())
+                    .col(ColumnDef::new(Accounts::LastSeenAt).big_integer().not_null())
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(Devices::Table)
+                    .col(ColumnDef::new(Devices::UserId).string().not_null())
+                    .col(ColumnDef::new(Devices::DeviceId).string().not_null())
+                    .col(ColumnDef::new(Devices::DevicePublicKey).blob().not_null())
+                    .col(ColumnDef::new(Devices::CertificateBody).blob().not_null())
+                    .col(ColumnDef::new(Devices::CertificateSignature).blob().not_null())
+                    .col(ColumnDef::new(Devices::CertificateExpiresAt).big_integer().not_null())
+                    .col(ColumnDef::new(Devices::FirstSeenAt).big_integer().not_null())
+                    .col(ColumnDef::new(Devices::LastSeenAt).big_integer().not_null())
+                    .col(ColumnDef::new(Devices::RevokedAt).big_integer().null())
+                    .primary_key(Index::create().col(Devices::UserId).col(Devices::DeviceId))
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from(Devices::Table, Devices::UserId)
+                            .to(Accounts::Table, Accounts::UserId)
+                            .on_delete(ForeignKeyAction::Cascade),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(DeviceRevocations::Table)
+                    .col(ColumnDef::new(DeviceRevocations::UserId).string().not_null())
+                    .col(ColumnDef::new(DeviceRevocations::DeviceId).string().not_null())
+                    .col(ColumnDef::new(DeviceRevocations::RevokedAt).big_integer().not_null())
+                    .col(ColumnDef::new(DeviceRevocations::StatementBody).blob().not_null())
+                    .col(ColumnDef::new(DeviceRevocations::StatementSignature).blob().not_null())
+                    .col(ColumnDef::new(DeviceRevocations::ReceivedAt).big_integer().not_null())
+                    .primary_key(
+                        Index::create()
+                            .col(DeviceRevocations::UserId)
+                            .col(DeviceRevocations::DeviceId),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(RefreshTokens::Table)
+                    .col(ColumnDef::new(RefreshTokens::TokenHash).string().not_null().primary_key())
+                    .col(ColumnDef::new(RefreshTokens::FamilyId).string().not_null())
+                    .col(ColumnDef::new(RefreshTokens::UserId).string().not_null())
+                    .col(ColumnDef::new(RefreshTokens::DeviceId).string().not_null())
+                    .col(ColumnDef::new(RefreshTokens::CreatedAt).big_integer().not_null())
+                    .col(ColumnDef::new(RefreshTokens::ExpiresAt).big_integer().not_null())
+                    .col(ColumnDef::new(RefreshTokens::UsedAt).big_integer().null())
+                    .col(ColumnDef::new(RefreshTokens::RevokedAt).big_integer().null())
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("refresh_tokens_family")
+                    .table(RefreshTokens::Table)
+                    .col(RefreshTokens::FamilyId)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("refresh_tokens_device")
+                    .table(RefreshTokens::Table)
+                    .col(RefreshTokens::UserId)
+                    .col(RefreshTokens::DeviceId)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(LoginNonces::Table)
+                    .col(ColumnDef::new(LoginNonces::NonceKey).string().not_null().primary_key())
+                    .col(ColumnDef::new(LoginNonces::ExpiresAt).big_integer().not_null())
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("login_nonces_expiry")
+                    .table(LoginNonces::Table)
+                    .col(LoginNonces::ExpiresAt)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(ServerKeys::Table)
+                    .col(ColumnDef::new(ServerKeys::KeyId).string().not_null().primary_key())
+                    .col(ColumnDef::new(ServerKeys::Purpose).string().not_null())
+                    .col(ColumnDef::new(ServerKeys::SecretKey).blob().not_null())
+                    .col(ColumnDef::new(ServerKeys::PublicKey).blob().not_null())
+                    .col(ColumnDef::new(ServerKeys::CreatedAt).big_integer().not_null())
+                    .col(ColumnDef::new(ServerKeys::RetiredAt).big_integer().null())
+                    .col(ColumnDef::new(ServerKeys::PublishUntil).big_integer().null())
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(SyncMailboxes::Table)
+                    .col(ColumnDef::new(SyncMailboxes::SessionId).string().not_null().primary_key())
+                    .col(ColumnDef::new(SyncMailboxes::InitiatorUserId).string().not_null())
+                    .col(ColumnDef::new(SyncMailboxes::JoinerPayload).blob().null())
+                    .col(ColumnDef::new(SyncMailboxes::InitiatorPayload).blob().null())
+                    .col(ColumnDef::new(SyncMailboxes::JoinerPayloadRead).boolean().not_null())
+                    .col(ColumnDef::new(SyncMailboxes::InitiatorPayloadRead).boolean().not_null())
+                    .col(ColumnDef::new(SyncMailboxes::CreatedAt).big_integer().not_null())
+                    .col(ColumnDef::new(SyncMailboxes::ExpiresAt).big_integer().not_null())
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(BanNotifications::Table)
+                    .col(ColumnDef::new(BanNotifications::Id).string().not_null().primary_key())
+                    .col(ColumnDef::new(BanNotifications::UserId).string().not_null())
+                    .col(ColumnDef::new(BanNotifications::Origin).string().not_null())
+                    .col(ColumnDef::new(BanNotifications::GuildId).string().not_null())
+                    .col(ColumnDef::new(BanNotifications::GuildName).string().not_null())
+                    .col(ColumnDef::new(BanNotifications::Reason).text().not_null())
+                    .col(ColumnDef::new(BanNotifications::BannedAt).big_integer().not_null())
+                    .col(ColumnDef::new(BanNotifications::ReceivedAt).big_integer().not_null())
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("ban_notifications_user")
+                    .table(BanNotifications::Table)
+                    .col(BanNotifications::UserId)
+                    .col(BanNotifications::Id)
+                    .to_owned(),
+            )
+            .await?;
+        create_outbox_table(manager).await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        drop_outbox_table(manager).await?;
+        for table in [
+            BanNotifications::Table.into_iden(),
+            SyncMailboxes::Table.into_iden(),
+            ServerKeys::Table.into_iden(),
+            LoginNonces::Table.into_iden(),
+            RefreshTokens::Table.into_iden(),
+            DeviceRevocations::Table.into_iden(),
+            Devices::Table.into_iden(),
+            Accounts::Table.into_iden(),
+        ] {
+            manager.drop_table(Table::drop().table(table).to_owned()).await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,84 @@
+//! Pairing mailboxes for adding a device by QR code (PROTOCOL.md section 3).
+
+use std::time::Duration;
+
+use super::{Caller, IdentityApp, random_bytes};
+use crate::{
+    domain::{IdentityError, Result, invalid},
+    store::{self, mailboxes::Side},
+};
+
+pub const MAX_PAYLOAD_BYTES: usize = 16 * 1024;
+const LIFETIME_MS: i64 = 5 * 60 * 1000;
+const LONG_POLL: Duration = Duration::from_secs(60);
+const POLL_INTERVAL: Duration = Duration::from_millis(200);
+
+pub struct CreatedMailbox {
+    pub session_id: String,
+    pub expires_at_ms: i64,
+    pub qr_url: String,
+}
+
+fn not_found() -> IdentityError {
+    IdentityError::NotFound("pairing mailbox not found or expired".into())
+}
+
+impl IdentityApp {
+    pub async fn create_mailbox(&self, caller: &Caller) -> Result<CreatedMailbox> {
+        let session_id = hex::encode(random_bytes::<16>()?);
+        let now_ms = mzchat_platform::db::now_millis();
+        let expires_at_ms = now_ms + LIFETIME_MS;
+        store::mailboxes::create(&self.db, &session_id, &caller.user_id, now_ms, expires_at_ms).await?;
+        Ok(CreatedMailbox {
+            qr_url: format!("{}/qr/login/{session_id}", self.config.server.origin),
+            session_id,
+            expires_at_ms,
+        })
+    }
+
+    /// Posts this side's payload (if any) and returns the other side's, waiting for it up to
+    /// 60 s when asked. The initiator is the authenticated user who created the mailbox; anyone
+    /// else is the joiner.
+    pub async fn sync_mailbox(
+        &self,
+        caller: Option<&Caller>,
+        session_id: &str,
+        payload: Vec<u8>,
+        wait_for_data: bool,
+    ) -> Result<Option<Vec<u8>>> {
+        if session_id.len() != 32 || !session_id.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(invalid("session_id must be 32 hex characters"));
+        }
+        if payload.len() > MAX_PAYLOAD_BYTES {
+            return Err(invalid("mailbox payload must be at most 16 KiB"));
+        }
+        let now_ms = mzchat_platform::db::now_millis();
+        let mailbox = store::mailboxes::find(&self.db, session_id, now_ms).await?.ok_or_else(not_found)?;
+        let side = match caller {
+            Some(caller) if caller.user_id == mailbox.initiator_user_id => Side::Initiator,
+            _ => Side::Joiner,
+        };
+        if !payload.is_empty() && !store::mailboxes::post(&self.db, session_id, side, payload).await? {
+            return Err(IdentityError::AlreadyExists("this side already posted to the mailbox".into()));
+        }
+        let deadline = tokio::time::Instant::now() + if wait_for_data { LONG_POLL } else { Duration::ZERO };
+        loop {
+            let now_ms = mzchat_platform::db::now_millis();
+            let Some(mailbox) = store::mailboxes::find(&self.db, session_id, now_ms).await? else {
+                return Err(not_found());
+            };
+            let other = match side {
+                Side::Initiator => mailbox.joiner_payload,
+                Side::Joiner => mailbox.initiator_payload,
+            };
+            if let Some(data) = other {
+                store::mailboxes::mark_read(&self.db, session_id, side).await?;
+                return Ok(Some(data));
+            }
+            if tokio::time::Instant::now() >= deadline || now_ms >= mailbox.expires_at {
+                return Ok(None);
+            }
+            tokio::time::sleep(POLL_INTERVAL).await;
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! Identity's domain: the checks of PROTOCOL.md sections 2-3 and profile rules, IO-free.
+
+pub mod account;
+pub mod login;
+pub mod profile;
+
+use mzchat_platform::{DomainError, ErrorKind, ErrorReason};
+
+/// Every way an identity call can fail, each with its gRPC kind.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("{0}")]
+    PermissionDenied(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    AlreadyExists(String),
+    #[error("{0}")]
+    FailedPrecondition(String),
+    #[error("this user's home server moved to {new_homeserver}")]
+    HomeserverMoved { new_homeserver: String },
+    #[error("{0}")]
+    Unimplemented(String),
+    #[error("storage error")]
+    Store(#[from] sea_orm::DbErr),
+    #[error("{0}")]
+    Internal(String),
+}
+
+pub type Result<T, E = IdentityError> = std::result::Result<T, E>;
+
+impl DomainError for IdentityError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            IdentityError::InvalidArgument(_) => ErrorKind::InvalidArgument,
+            IdentityError::Unauthenticated(_) => ErrorKind::Unauthenticated,
+            IdentityError::PermissionDenied(_) => ErrorKind::PermissionDenied,
+            IdentityError::NotFound(_) => ErrorKind::NotFound,
+            IdentityError::AlreadyExists(_) => ErrorKind::AlreadyExists,
+            IdentityError::FailedPrecondition(_) | IdentityError::HomeserverMoved { .. } => {
+                ErrorKind::FailedPrecondition
+            }
+            IdentityError::Unimplemented(_) => ErrorKind::Unimplemented,
+            IdentityError::Store(_) | IdentityError::Internal(_) => ErrorKind::Internal,
+        }
+    }
+
+    fn reason(&self) -> Option<ErrorReason> {
+        match self {
+            IdentityError::HomeserverMoved { new_homeserver } => Some(ErrorReason {
+                reason: "HOMESERVER_MOVED",
+                metadata: vec![("new_homeserver".into(), new_homeserver.clone())],
+            }),
+            _ => None,
+        }
+    }
+}
+
+pub fn invalid(message: impl Into<String>) -> IdentityError {
+    IdentityError::InvalidArgument(message.into())
+}
+
+pub fn unauthenticated(message: impl Into<String>) -> IdentityError {
+    IdentityError::Unauthenticated(message.into())
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> i64 {
+    mzchat_platform::db::now_millis() / 1000
+}

@@ -1,0 +1,57 @@
+//! Command line: `mzchatd [all|identity|guild|federation-sync|push-relay|media|migrate] [flags]`;
+//! every flag also reads an `MZCHAT_*` environment variable.
+
+use clap::{Parser, Subcommand};
+use mzchat_identity::IdentityArgs;
+use mzchat_platform::{LimitsArgs, ServerArgs};
+
+#[derive(Debug, Parser)]
+#[command(name = "mzchatd", version, about = "The mzchat homeserver")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Every service in one process on one gRPC port (the default).
+    All(RunArgs),
+    /// The identity service alone.
+    Identity(RunArgs),
+    /// The guild service alone.
+    Guild(RunArgs),
+    /// The federation-sync service alone.
+    FederationSync(RunArgs),
+    /// The push-relay service alone.
+    PushRelay(RunArgs),
+    /// The media service alone.
+    Media(RunArgs),
+    /// Apply every service's database migrations and exit.
+    Migrate(RunArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    #[command(flatten)]
+    pub limits: LimitsArgs,
+    #[command(flatten)]
+    pub identity: IdentityArgs,
+    /// URL of the guild service's internal API (default in the one-process mode: this process).
+    #[arg(long, env = "MZCHAT_GUILD_INTERNAL_URL")]
+    pub guild_internal_url: Option<String>,
+}
+
+const SUBCOMMANDS: [&str; 7] = ["all", "identity", "guild", "federation-sync", "push-relay", "media", "migrate"];
+
+/// Parses argv, treating a missing subcommand as `all`.
+pub fn parse() -> Cli {
+    let mut args: Vec<String> = std::env::args().collect();
+    let first = args.get(1).map(String::as_str);
+    let explicit = first.is_some_and(|a| SUBCOMMANDS.contains(&a) || matches!(a, "help" | "-h" | "--help" | "-V" | "--version"));
+    if !explicit {
+        args.insert(1, "all".into());
+    }
+    Cli::parse_from(args)
+}

@@ -1,0 +1,199 @@
+//! Composition of one mzchatd process: the bus, the services of the chosen mode on one gRPC
+//! listener, the admin listener, and orderly shutdown.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use mzchat_identity::{IdentityConfig, SetupError};
+use mzchat_platform::{
+    Secret, ServerConfig,
+    bus::{Bus, streams},
+    grpc::{GrpcServer, InternalAuth},
+    metrics::{self, Metrics},
+    shutdown, telemetry,
+};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::{cli::RunArgs, unbuilt};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    All,
+    Identity,
+    Guild,
+    FederationSync,
+    PushRelay,
+    Media,
+    Migrate,
+}
+
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::All => "all",
+            Mode::Identity => "identity",
+            Mode::Guild => "guild",
+            Mode::FederationSync => "federation-sync",
+            Mode::PushRelay => "push-relay",
+            Mode::Media => "media",
+            Mode::Migrate => "migrate",
+        }
+    }
+}
+
+pub struct Config {
+    mode: Mode,
+    server: ServerConfig,
+    identity: IdentityConfig,
+    internal_token: Secret,
+    guild_internal_url: Option<String>,
+}
+
+impl Config {
+    pub fn validate(mode: Mode, args: RunArgs) -> Result<Self, String> {
+        let mut server = args.server.validate().map_err(|e| e.to_string())?;
+        // The one-process mode on embedded storage keeps its own schema current.
+        if mode == Mode::All && server.database_url.is_none() {
+            server.migrate = true;
+        }
+        let internal_token = match (&server.internal_token, mode) {
+            (Some(token), _) => token.clone(),
+            (None, Mode::All | Mode::Migrate) => Secret::new(random_token()?),
+            (None, _) => {
+                return Err("--internal-token is required when services run in separate processes".into());
+            }
+        };
+        if mode == Mode::Identity && args.guild_internal_url.is_none() {
+            return Err("--guild-internal-url is required for `mzchatd identity`".into());
+        }
+        let identity = args.identity.validate(server.clone(), args.limits)?;
+        Ok(Self {
+            mode,
+            server,
+            identity,
+            internal_token,
+            guild_internal_url: args.guild_internal_url,
+        })
+    }
+}
+
+fn random_token() -> Result<String, String> {
+    let mut bytes = [0u8; 32];
+    getrandom::getrandom(&mut bytes).map_err(|e| format!("random source: {e}"))?;
+    Ok(hex::encode(bytes))
+}
+
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let _telemetry = telemetry::init(&format!("mzchatd-{}", config.mode.name()), config.server.log_format)
+        .context("telemetry")?;
+    if config.mode == Mode::Migrate {
+        mzchat_identity::migrate(&config.server).await.context("identity migrations")?;
+        tracing::info!("migrations applied");
+        return Ok(());
+    }
+    let shutdown = CancellationToken::new();
+    shutdown::cancel_on_signal(shutdown.clone());
+    let metrics = Metrics::new();
+    let listener = TcpListener::bind(config.server.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.server.listen))?;
+    let listen_addr = listener.local_addr().context("listener address")?;
+    let admin = metrics::bind(config.server.admin_listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.server.admin_listen))?;
+    tracing::info!(
+        mode = config.mode.name(),
+        listen = %listen_addr,
+        admin = %admin.local_addr().context("admin address")?,
+        origin = %config.server.origin,
+        "mzchatd starting"
+    );
+    let admin_task = tokio::spawn(metrics::serve_admin(admin, metrics.clone(), shutdown.clone()));
+
+    let bus = mzchat_platform::connect_bus(&config.server).await.context("bus")?;
+    ensure_streams(bus.as_ref(), &shutdown).await;
+    let internal = InternalAuth::new(config.internal_token.clone());
+    let mut grpc = GrpcServer::new();
+    let mut tasks = Vec::new();
+    let runs = |m: Mode| config.mode == Mode::All || config.mode == m;
+
+    if runs(Mode::Identity) {
+        let guild_url = config
+            .guild_internal_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{listen_addr}"));
+        let identity = mzchat_identity::build(
+            config.identity.clone(),
+            mzchat_identity::Deps {
+                bus: bus.clone(),
+                internal: internal.clone(),
+                guild_internal_url: guild_url,
+            },
+        )
+        .await
+        .map_err(|e: SetupError| anyhow::anyhow!(e))
+        .context("identity service")?;
+        identity.mount(&mut grpc);
+        tasks.extend(identity.spawn(shutdown.clone()));
+    }
+    for (mode, name) in [
+        (Mode::Guild, "guild"),
+        (Mode::Media, "media"),
+        (Mode::PushRelay, "push-relay"),
+        (Mode::FederationSync, "federation-sync"),
+    ] {
+        if !runs(mode) {
+            continue;
+        }
+        if config.mode != Mode::All {
+            tracing::warn!(service = name, "this service is not built yet: its RPCs answer UNIMPLEMENTED");
+        }
+        match mode {
+            Mode::Guild => unbuilt::mount_guild(&mut grpc, &internal),
+            Mode::Media => unbuilt::mount_media(&mut grpc, &internal),
+            Mode::PushRelay => unbuilt::mount_push(&mut grpc),
+            _ => unbuilt::mount_federation_sync(&mut grpc, &internal),
+        }
+    }
+
+    metrics.set_ready(true);
+    tracing::info!("ready");
+    grpc.serve(listener, metrics.clone(), shutdown.clone(), config.server.shutdown_grace)
+        .await
+        .context("grpc server")?;
+    metrics.set_ready(false);
+    shutdown.cancel();
+    let drain = async {
+        for task in tasks {
+            let _ = task.await;
+        }
+        let _ = admin_task.await;
+    };
+    if tokio::time::timeout(Duration::from_secs(10), drain).await.is_err() {
+        tracing::warn!("background tasks did not stop in time");
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Declares every stream, waiting for the bus if it is not up yet.
+async fn ensure_streams(bus: &dyn Bus, shutdown: &CancellationToken) {
+    let mut backoff = Duration::from_millis(200);
+    for spec in streams::all() {
+        loop {
+            match bus.ensure_stream(&spec).await {
+                Ok(()) => break,
+                Err(err) => {
+                    tracing::warn!(stream = spec.name, error = %err, "bus not ready; retrying");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+}
+

@@ -1,0 +1,57 @@
+//! Services whose implementation has not landed yet. They are mounted so that clients and
+//! `grpcurl` see the whole API, and every method answers UNIMPLEMENTED (the generated default).
+
+use mzchat_platform::grpc::{GrpcServer, InternalAuth};
+use mzchat_proto::{
+    federation::{
+        federation_admin_service_server::{FederationAdminService, FederationAdminServiceServer},
+        push_federation_service_server::{PushFederationService, PushFederationServiceServer},
+    },
+    guild::{
+        event_service_server::{EventService, EventServiceServer},
+        guild_internal_service_server::{GuildInternalService, GuildInternalServiceServer},
+        guild_service_server::{GuildService, GuildServiceServer},
+        message_service_server::{MessageService, MessageServiceServer},
+    },
+    media::{
+        media_internal_service_server::{MediaInternalService, MediaInternalServiceServer},
+        media_service_server::{MediaService, MediaServiceServer},
+    },
+    push::push_service_server::{PushService, PushServiceServer},
+};
+
+pub struct Unbuilt;
+
+impl GuildService for Unbuilt {}
+impl MessageService for Unbuilt {}
+impl EventService for Unbuilt {}
+impl GuildInternalService for Unbuilt {}
+impl MediaService for Unbuilt {}
+impl MediaInternalService for Unbuilt {}
+impl PushService for Unbuilt {}
+impl PushFederationService for Unbuilt {}
+impl FederationAdminService for Unbuilt {}
+
+pub fn mount_guild(server: &mut GrpcServer, internal: &InternalAuth) {
+    server
+        .add_service(GuildServiceServer::new(Unbuilt))
+        .add_service(MessageServiceServer::new(Unbuilt))
+        .add_service(EventServiceServer::new(Unbuilt))
+        .add_service(GuildInternalServiceServer::with_interceptor(Unbuilt, internal.clone()));
+}
+
+pub fn mount_media(server: &mut GrpcServer, internal: &InternalAuth) {
+    server
+        .add_service(MediaServiceServer::new(Unbuilt))
+        .add_service(MediaInternalServiceServer::with_interceptor(Unbuilt, internal.clone()));
+}
+
+pub fn mount_push(server: &mut GrpcServer) {
+    server
+        .add_service(PushServiceServer::new(Unbuilt))
+        .add_service(PushFederationServiceServer::new(Unbuilt));
+}
+
+pub fn mount_federation_sync(server: &mut GrpcServer, internal: &InternalAuth) {
+    server.add_service(FederationAdminServiceServer::with_interceptor(Unbuilt, internal.clone()));
+}

@@ -1,0 +1,215 @@
+//! Access tokens (PROTOCOL.md section 3): JWTs signed with EdDSA (Ed25519) by a server's session
+//! key. Only this narrow form is accepted: header `{"alg":"EdDSA","typ":"JWT","kid":...}`, the
+//! signature checked before the claims are parsed, and `iss` equal to the verifying server.
+
+use std::collections::BTreeMap;
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use serde::{Deserialize, Serialize};
+
+/// Tokens longer than this are refused unparsed (100 guilds with a few roles fit easily).
+pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    /// Issuing server's origin.
+    pub iss: String,
+    /// User id.
+    pub sub: String,
+    /// Device id.
+    pub did: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+    /// The user's home server origin.
+    pub home: String,
+    /// Guild id -> role ids (`@everyone` implied, not listed).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub guild_roles: BTreeMap<String, Vec<String>>,
+    /// Guild id -> permission version.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub permission_versions_by_guild: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Header {
+    alg: String,
+    #[serde(default)]
+    typ: Option<String>,
+    kid: String,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TokenError {
+    #[error("access token is malformed")]
+    Malformed,
+    #[error("access token algorithm must be EdDSA")]
+    Algorithm,
+    #[error("access token was signed by an unknown key")]
+    UnknownKey,
+    #[error("access token signature does not verify")]
+    Signature,
+    #[error("access token was issued by another server")]
+    Issuer,
+    #[error("access token has expired")]
+    Expired,
+}
+
+/// Signs `claims` with `key`, naming it `kid`.
+pub fn encode(claims: &Claims, kid: &str, key: &SigningKey) -> String {
+    let header = Header {
+        alg: "EdDSA".into(),
+        typ: Some("JWT".into()),
+        kid: kid.into(),
+    };
+    // Serialising these plain structs cannot fail.
+    let header = serde_json::to_vec(&header).unwrap_or_default();
+    let claims = serde_json::to_vec(claims).unwrap_or_default();
+    let signing_input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header),
+        URL_SAFE_NO_PAD.encode(claims)
+    );
+    let signature = key.sign(signing_input.as_bytes());
+    format!(
+        "{signing_input}.{}",
+        URL_SAFE_NO_PAD.encode(signature.to_bytes())
+    )
+}
+
+/// Verifies a token: signature under the key its `kid` names, then issuer and expiry.
+pub fn verify(
+    token: &str,
+    key_for: impl Fn(&str) -> Option<VerifyingKey>,
+    issuer: &str,
+    now: i64,
+) -> Result<Claims, TokenError> {
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(TokenError::Malformed);
+    }
+    let mut parts = token.split('.');
+    let (Some(header_b64), Some(claims_b64), Some(signature_b64), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(TokenError::Malformed);
+    };
+    let header: Header = URL_SAFE_NO_PAD
+        .decode(header_b64)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .ok_or(TokenError::Malformed)?;
+    if header.alg != "EdDSA" {
+        return Err(TokenError::Algorithm);
+    }
+    let key = key_for(&header.kid).ok_or(TokenError::UnknownKey)?;
+    let signature = URL_SAFE_NO_PAD
+        .decode(signature_b64)
+        .ok()
+        .and_then(|bytes| Signature::from_slice(&bytes).ok())
+        .ok_or(TokenError::Malformed)?;
+    let signing_input = &token[..header_b64.len() + 1 + claims_b64.len()];
+    key.verify_strict(signing_input.as_bytes(), &signature)
+        .map_err(|_| TokenError::Signature)?;
+    let claims: Claims = URL_SAFE_NO_PAD
+        .decode(claims_b64)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .ok_or(TokenError::Malformed)?;
+    if claims.iss != issuer {
+        return Err(TokenError::Issuer);
+    }
+    if now >= claims.exp {
+        return Err(TokenError::Expired);
+    }
+    Ok(claims)
+}
+
+/// The bearer token of a request's `authorization` metadata, if any.
+pub fn bearer(metadata: &tonic::metadata::MetadataMap) -> Option<&str> {
+    metadata
+        .get("authorization")?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims() -> Claims {
+        Claims {
+            iss: "https://a.example".into(),
+            sub: "user".into(),
+            did: "phone".into(),
+            iat: 1_000,
+            exp: 4_600,
+            jti: "j".into(),
+            home: "https://a.example".into(),
+            guild_roles: BTreeMap::from([("g".into(), vec!["r".into()])]),
+            permission_versions_by_guild: BTreeMap::from([("g".into(), 3)]),
+        }
+    }
+
+    fn key() -> SigningKey {
+        SigningKey::from_bytes(&[9; 32])
+    }
+
+    fn lookup(kid: &str) -> Option<VerifyingKey> {
+        (kid == "k1").then(|| key().verifying_key())
+    }
+
+    #[test]
+    fn a_token_round_trips_under_its_key() {
+        let token = encode(&claims(), "k1", &key());
+        assert_eq!(verify(&token, lookup, "https://a.example", 2_000), Ok(claims()));
+    }
+
+    #[test]
+    fn rejects_expired_foreign_unknown_and_tampered_tokens() {
+        let token = encode(&claims(), "k1", &key());
+        assert_eq!(
+            verify(&token, lookup, "https://a.example", 4_600),
+            Err(TokenError::Expired)
+        );
+        assert_eq!(
+            verify(&token, lookup, "https://b.example", 2_000),
+            Err(TokenError::Issuer)
+        );
+        let other = encode(&claims(), "k2", &key());
+        assert_eq!(
+            verify(&other, lookup, "https://a.example", 2_000),
+            Err(TokenError::UnknownKey)
+        );
+        let forged = encode(&claims(), "k1", &SigningKey::from_bytes(&[1; 32]));
+        assert_eq!(
+            verify(&forged, lookup, "https://a.example", 2_000),
+            Err(TokenError::Signature)
+        );
+        let mut parts: Vec<&str> = token.split('.').collect();
+        let mut evil = claims();
+        evil.sub = "someone-else".into();
+        let evil_claims = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&evil).expect("json"));
+        parts[1] = &evil_claims;
+        assert_eq!(
+            verify(&parts.join("."), lookup, "https://a.example", 2_000),
+            Err(TokenError::Signature)
+        );
+        assert_eq!(
+            verify("a.b", lookup, "https://a.example", 2_000),
+            Err(TokenError::Malformed)
+        );
+    }
+
+    #[test]
+    fn rejects_other_algorithms() {
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","kid":"k1"}"#);
+        let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims()).expect("json"));
+        assert_eq!(
+            verify(&format!("{header}.{body}."), lookup, "https://a.example", 2_000),
+            Err(TokenError::Algorithm)
+        );
+    }
+}
