@@ -48,7 +48,11 @@ fn read_dir(dir: &Path) -> BTreeMap<String, Vec<u8>> {
         .expect("read gen dir")
         .map(|e| {
             let path = e.expect("entry").path();
-            let name = path.file_name().expect("name").to_string_lossy().into_owned();
+            let name = path
+                .file_name()
+                .expect("name")
+                .to_string_lossy()
+                .into_owned();
             (name, fs::read(&path).expect("read generated file"))
         })
         .collect()
@@ -74,7 +78,12 @@ fn checked_in_generated_code_matches_the_proto_files() {
         .iter()
         .filter(|(name, bytes)| checked_in.get(*name) != Some(bytes))
         .map(|(name, _)| name.clone())
-        .chain(checked_in.keys().filter(|n| !generated.contains_key(*n)).cloned())
+        .chain(
+            checked_in
+                .keys()
+                .filter(|n| !generated.contains_key(*n))
+                .cloned(),
+        )
         .collect();
     assert!(
         stale.is_empty(),

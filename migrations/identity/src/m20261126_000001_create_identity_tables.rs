@@ -119,26 +119,59 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(Accounts::Table)
-                    .col(ColumnDef::new(Accounts::UserId).string().not_null().primary_key())
+                    .col(
+                        ColumnDef::new(Accounts::UserId)
+                            .string()
+                            .not_null()
+                            .primary_key(),
+                    )
                     .col(ColumnDef::new(Accounts::Kind).string().not_null())
                     .col(ColumnDef::new(Accounts::HomeServer).string().not_null())
                     .col(ColumnDef::new(Accounts::Verification).string().not_null())
-                    .col(ColumnDef::new(Accounts::IsProfileSynced).boolean().not_null())
+                    .col(
+                        ColumnDef::new(Accounts::IsProfileSynced)
+                            .boolean()
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(Accounts::DisplayName).string().not_null())
                     .col(ColumnDef::new(Accounts::Bio).text().not_null())
                     .col(ColumnDef::new(Accounts::AvatarFileId).string().not_null())
                     .col(ColumnDef::new(Accounts::AvatarUrl).text().not_null())
-                    .col(ColumnDef::new(Accounts::AvatarColor).big_integer().not_null())
-                    .col(ColumnDef::new(Accounts::HomeDisplayName).string().not_null())
+                    .col(
+                        ColumnDef::new(Accounts::AvatarColor)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(Accounts::HomeDisplayName)
+                            .string()
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(Accounts::HomeBio).text().not_null())
                     .col(ColumnDef::new(Accounts::HomeAvatarUrl).text().not_null())
-                    .col(ColumnDef::new(Accounts::HomeAvatarColor).big_integer().not_null())
-                    .col(ColumnDef::new(Accounts::PresencePreference).integer().not_null())
+                    .col(
+                        ColumnDef::new(Accounts::HomeAvatarColor)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(Accounts::PresencePreference)
+                            .integer()
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(Accounts::GuildOrder).text().not_null())
-                    .col(ColumnDef::new(Accounts::MigrationTimestamp).big_integer().null())
+                    .col(
+                        ColumnDef::new(Accounts::MigrationTimestamp)
+                            .big_integer()
+                            .null(),
+                    )
                     .col(ColumnDef::new(Accounts::CreatedAt).big_integer().not_null())
                     .col(ColumnDef::new(Accounts::UpdatedAt).big_integer().not_null())
-                    .col(ColumnDef::new(Accounts::LastSeenAt).big_integer().not_null())
+                    .col(
+                        ColumnDef::new(Accounts::LastSeenAt)
+                            .big_integer()
+                            .not_null(),
+                    )
                     .to_owned(),
             )
             .await?;
@@ -150,9 +183,21 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(Devices::DeviceId).string().not_null())
                     .col(ColumnDef::new(Devices::DevicePublicKey).blob().not_null())
                     .col(ColumnDef::new(Devices::CertificateBody).blob().not_null())
-                    .col(ColumnDef::new(Devices::CertificateSignature).blob().not_null())
-                    .col(ColumnDef::new(Devices::CertificateExpiresAt).big_integer().not_null())
-                    .col(ColumnDef::new(Devices::FirstSeenAt).big_integer().not_null())
+                    .col(
+                        ColumnDef::new(Devices::CertificateSignature)
+                            .blob()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(Devices::CertificateExpiresAt)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(Devices::FirstSeenAt)
+                            .big_integer()
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(Devices::LastSeenAt).big_integer().not_null())
                     .col(ColumnDef::new(Devices::RevokedAt).big_integer().null())
                     .primary_key(Index::create().col(Devices::UserId).col(Devices::DeviceId))
@@ -169,12 +214,36 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(DeviceRevocations::Table)
-                    .col(ColumnDef::new(DeviceRevocations::UserId).string().not_null())
-                    .col(ColumnDef::new(DeviceRevocations::DeviceId).string().not_null())
-                    .col(ColumnDef::new(DeviceRevocations::RevokedAt).big_integer().not_null())
-                    .col(ColumnDef::new(DeviceRevocations::StatementBody).blob().not_null())
-                    .col(ColumnDef::new(DeviceRevocations::StatementSignature).blob().not_null())
-                    .col(ColumnDef::new(DeviceRevocations::ReceivedAt).big_integer().not_null())
+                    .col(
+                        ColumnDef::new(DeviceRevocations::UserId)
+                            .string()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(DeviceRevocations::DeviceId)
+                            .string()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(DeviceRevocations::RevokedAt)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(DeviceRevocations::StatementBody)
+                            .blob()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(DeviceRevocations::StatementSignature)
+                            .blob()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(DeviceRevocations::ReceivedAt)
+                            .big_integer()
+                            .not_null(),
+                    )
                     .primary_key(
                         Index::create()
                             .col(DeviceRevocations::UserId)
@@ -187,14 +256,31 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(RefreshTokens::Table)
-                    .col(ColumnDef::new(RefreshTokens::TokenHash).string().not_null().primary_key())
+                    .col(
+                        ColumnDef::new(RefreshTokens::TokenHash)
+                            .string()
+                            .not_null()
+                            .primary_key(),
+                    )
                     .col(ColumnDef::new(RefreshTokens::FamilyId).string().not_null())
                     .col(ColumnDef::new(RefreshTokens::UserId).string().not_null())
                     .col(ColumnDef::new(RefreshTokens::DeviceId).string().not_null())
-                    .col(ColumnDef::new(RefreshTokens::CreatedAt).big_integer().not_null())
-                    .col(ColumnDef::new(RefreshTokens::ExpiresAt).big_integer().not_null())
+                    .col(
+                        ColumnDef::new(RefreshTokens::CreatedAt)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(RefreshTokens::ExpiresAt)
+                            .big_integer()
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(RefreshTokens::UsedAt).big_integer().null())
-                    .col(ColumnDef::new(RefreshTokens::RevokedAt).big_integer().null())
+                    .col(
+                        ColumnDef::new(RefreshTokens::RevokedAt)
+                            .big_integer()
+                            .null(),
+                    )
                     .to_owned(),
             )
             .await?;
@@ -221,8 +307,17 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(LoginNonces::Table)
-                    .col(ColumnDef::new(LoginNonces::NonceKey).string().not_null().primary_key())
-                    .col(ColumnDef::new(LoginNonces::ExpiresAt).big_integer().not_null())
+                    .col(
+                        ColumnDef::new(LoginNonces::NonceKey)
+                            .string()
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(LoginNonces::ExpiresAt)
+                            .big_integer()
+                            .not_null(),
+                    )
                     .to_owned(),
             )
             .await?;
@@ -239,13 +334,26 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(ServerKeys::Table)
-                    .col(ColumnDef::new(ServerKeys::KeyId).string().not_null().primary_key())
+                    .col(
+                        ColumnDef::new(ServerKeys::KeyId)
+                            .string()
+                            .not_null()
+                            .primary_key(),
+                    )
                     .col(ColumnDef::new(ServerKeys::Purpose).string().not_null())
                     .col(ColumnDef::new(ServerKeys::SecretKey).blob().not_null())
                     .col(ColumnDef::new(ServerKeys::PublicKey).blob().not_null())
-                    .col(ColumnDef::new(ServerKeys::CreatedAt).big_integer().not_null())
+                    .col(
+                        ColumnDef::new(ServerKeys::CreatedAt)
+                            .big_integer()
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(ServerKeys::RetiredAt).big_integer().null())
-                    .col(ColumnDef::new(ServerKeys::PublishUntil).big_integer().null())
+                    .col(
+                        ColumnDef::new(ServerKeys::PublishUntil)
+                            .big_integer()
+                            .null(),
+                    )
                     .to_owned(),
             )
             .await?;
@@ -253,14 +361,43 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(SyncMailboxes::Table)
-                    .col(ColumnDef::new(SyncMailboxes::SessionId).string().not_null().primary_key())
-                    .col(ColumnDef::new(SyncMailboxes::InitiatorUserId).string().not_null())
+                    .col(
+                        ColumnDef::new(SyncMailboxes::SessionId)
+                            .string()
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(SyncMailboxes::InitiatorUserId)
+                            .string()
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(SyncMailboxes::JoinerPayload).blob().null())
-                    .col(ColumnDef::new(SyncMailboxes::InitiatorPayload).blob().null())
-                    .col(ColumnDef::new(SyncMailboxes::JoinerPayloadRead).boolean().not_null())
-                    .col(ColumnDef::new(SyncMailboxes::InitiatorPayloadRead).boolean().not_null())
-                    .col(ColumnDef::new(SyncMailboxes::CreatedAt).big_integer().not_null())
-                    .col(ColumnDef::new(SyncMailboxes::ExpiresAt).big_integer().not_null())
+                    .col(
+                        ColumnDef::new(SyncMailboxes::InitiatorPayload)
+                            .blob()
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(SyncMailboxes::JoinerPayloadRead)
+                            .boolean()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(SyncMailboxes::InitiatorPayloadRead)
+                            .boolean()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(SyncMailboxes::CreatedAt)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(SyncMailboxes::ExpiresAt)
+                            .big_integer()
+                            .not_null(),
+                    )
                     .to_owned(),
             )
             .await?;
@@ -268,14 +405,35 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(BanNotifications::Table)
-                    .col(ColumnDef::new(BanNotifications::Id).string().not_null().primary_key())
+                    .col(
+                        ColumnDef::new(BanNotifications::Id)
+                            .string()
+                            .not_null()
+                            .primary_key(),
+                    )
                     .col(ColumnDef::new(BanNotifications::UserId).string().not_null())
                     .col(ColumnDef::new(BanNotifications::Origin).string().not_null())
-                    .col(ColumnDef::new(BanNotifications::GuildId).string().not_null())
-                    .col(ColumnDef::new(BanNotifications::GuildName).string().not_null())
+                    .col(
+                        ColumnDef::new(BanNotifications::GuildId)
+                            .string()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(BanNotifications::GuildName)
+                            .string()
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(BanNotifications::Reason).text().not_null())
-                    .col(ColumnDef::new(BanNotifications::BannedAt).big_integer().not_null())
-                    .col(ColumnDef::new(BanNotifications::ReceivedAt).big_integer().not_null())
+                    .col(
+                        ColumnDef::new(BanNotifications::BannedAt)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(BanNotifications::ReceivedAt)
+                            .big_integer()
+                            .not_null(),
+                    )
                     .to_owned(),
             )
             .await?;
@@ -304,7 +462,9 @@ impl MigrationTrait for Migration {
             Devices::Table.into_iden(),
             Accounts::Table.into_iden(),
         ] {
-            manager.drop_table(Table::drop().table(table).to_owned()).await?;
+            manager
+                .drop_table(Table::drop().table(table).to_owned())
+                .await?;
         }
         Ok(())
     }

@@ -41,7 +41,8 @@ struct IdentityFile {
 
 fn random_seed() -> Result<[u8; 32], ClientError> {
     let mut seed = [0u8; 32];
-    getrandom::getrandom(&mut seed).map_err(|e| ClientError::Local(format!("random source: {e}")))?;
+    getrandom::getrandom(&mut seed)
+        .map_err(|e| ClientError::Local(format!("random source: {e}")))?;
     Ok(seed)
 }
 
@@ -97,7 +98,10 @@ impl KeyStore {
             device_id: identity.device_id.clone(),
             home_server: identity.home_server.clone(),
         };
-        self.write_private("identity.json", &serde_json::to_vec_pretty(&file).map_err(local)?)
+        self.write_private(
+            "identity.json",
+            &serde_json::to_vec_pretty(&file).map_err(local)?,
+        )
     }
 
     pub fn load_identity(&self) -> Result<LocalIdentity, ClientError> {
@@ -182,7 +186,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = fs::metadata(dir.join("identity.json")).expect("meta").permissions().mode();
+            let mode = fs::metadata(dir.join("identity.json"))
+                .expect("meta")
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         fs::remove_dir_all(dir).ok();

@@ -6,14 +6,21 @@ use clap::{Parser, Subcommand};
 use mzchat_client::{Client, KeyStore, LocalIdentity, transport::normalize_origin};
 use mzchat_proto::{
     common::ProfileHint,
-    identity::{ListDevicesRequest, UpdateProfileRequest, identity_service_client::IdentityServiceClient},
+    identity::{
+        ListDevicesRequest, UpdateProfileRequest, identity_service_client::IdentityServiceClient,
+    },
 };
 
 #[derive(Parser)]
 #[command(name = "mzchat", version, about = "mzchat command-line client")]
 struct Cli {
     /// Origin of the server to talk to, e.g. https://chat.example.org.
-    #[arg(long, env = "MZCHAT_SERVER", global = true, default_value = "http://127.0.0.1:7600")]
+    #[arg(
+        long,
+        env = "MZCHAT_SERVER",
+        global = true,
+        default_value = "http://127.0.0.1:7600"
+    )]
     server: String,
     #[command(subcommand)]
     command: Command,
@@ -86,7 +93,10 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             println!("home server: {}", identity.home_server);
             println!("keys saved in {}", store.dir().display());
         }
-        Command::Login { name, registration_token } => {
+        Command::Login {
+            name,
+            registration_token,
+        } => {
             let client = Client::open(store)?;
             let hint = name.map(|display_name| ProfileHint {
                 display_name,
@@ -120,7 +130,11 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 .into_inner()
                 .devices;
             for device in devices {
-                let state = if device.revoked_at.is_some() { "revoked" } else { "active" };
+                let state = if device.revoked_at.is_some() {
+                    "revoked"
+                } else {
+                    "active"
+                };
                 println!("{:<24} {state}", device.device_id);
             }
         }

@@ -6,9 +6,11 @@ use std::{collections::BTreeMap, sync::Mutex};
 use mzchat_proto::{
     common::ProfileHint,
     identity::{
-        Account, GetAccountRequest, GetServerInfoRequest, GetServerInfoResponse, LoginRequest, LoginResponse,
-        RefreshSessionRequest, RevokeDeviceRequest, identity_service_client::IdentityServiceClient,
-        server_info_service_client::ServerInfoServiceClient, session_service_client::SessionServiceClient,
+        Account, GetAccountRequest, GetServerInfoRequest, GetServerInfoResponse, LoginRequest,
+        LoginResponse, RefreshSessionRequest, RevokeDeviceRequest,
+        identity_service_client::IdentityServiceClient,
+        server_info_service_client::ServerInfoServiceClient,
+        session_service_client::SessionServiceClient,
     },
 };
 use serde::{Deserialize, Serialize};
@@ -123,7 +125,10 @@ impl Client {
             &origin,
             StoredSession {
                 access_token: session.access_token.clone(),
-                access_expires_at: session.access_token_expires_at.map(|t| t.seconds).unwrap_or(0),
+                access_expires_at: session
+                    .access_token_expires_at
+                    .map(|t| t.seconds)
+                    .unwrap_or(0),
                 refresh_token: session.refresh_token.clone(),
             },
         )?;
@@ -133,7 +138,9 @@ impl Client {
     /// A valid access token for `origin`, refreshed first if it is about to expire.
     pub async fn access_token(&self, origin: &str) -> Result<String, ClientError> {
         let stored = self.session(origin).ok_or_else(|| {
-            ClientError::Local(format!("not logged in to {origin}; run `mzchat --server {origin} login`"))
+            ClientError::Local(format!(
+                "not logged in to {origin}; run `mzchat --server {origin} login`"
+            ))
         })?;
         if stored.access_expires_at - statements::unix_now() > REFRESH_MARGIN_SECS {
             return Ok(stored.access_token);
@@ -158,7 +165,10 @@ impl Client {
             origin,
             StoredSession {
                 access_token: session.access_token.clone(),
-                access_expires_at: session.access_token_expires_at.map(|t| t.seconds).unwrap_or(0),
+                access_expires_at: session
+                    .access_token_expires_at
+                    .map(|t| t.seconds)
+                    .unwrap_or(0),
                 refresh_token: session.refresh_token,
             },
         )?;
@@ -195,7 +205,8 @@ impl Client {
 
     /// Revokes one of this user's devices on `origin` with a root-key statement.
     pub async fn revoke_device(&self, origin: &str, device_id: &str) -> Result<(), ClientError> {
-        let revocation = statements::device_revocation(&self.identity, device_id, statements::unix_now());
+        let revocation =
+            statements::device_revocation(&self.identity, device_id, statements::unix_now());
         IdentityServiceClient::new(self.channel(origin)?)
             .revoke_device(RevokeDeviceRequest {
                 user_id: self.identity.user_id(),

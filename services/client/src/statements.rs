@@ -36,7 +36,11 @@ pub fn device_certificate(identity: &LocalIdentity, now: i64) -> SignedStatement
 }
 
 /// A one-time login proof for `audience`, signed by the device key.
-pub fn login_proof(identity: &LocalIdentity, audience: &str, now: i64) -> Result<SignedStatement, getrandom::Error> {
+pub fn login_proof(
+    identity: &LocalIdentity,
+    audience: &str,
+    now: i64,
+) -> Result<SignedStatement, getrandom::Error> {
     let mut nonce = [0u8; 16];
     getrandom::getrandom(&mut nonce)?;
     let proof = LoginProof {
@@ -45,7 +49,11 @@ pub fn login_proof(identity: &LocalIdentity, audience: &str, now: i64) -> Result
         timestamp: ts(now),
         nonce: nonce.to_vec(),
     };
-    Ok(signing::sign(&identity.device, signing::LOGIN_PROOF, &proof))
+    Ok(signing::sign(
+        &identity.device,
+        signing::LOGIN_PROOF,
+        &proof,
+    ))
 }
 
 /// A revocation of `device_id`, signed by the root key.

@@ -33,7 +33,9 @@ impl Transports {
             return Ok(channel.clone());
         }
         if !(origin.starts_with("https://") || origin.starts_with("http://")) {
-            return Err(ClientError::Local(format!("{origin} is not an http(s) origin")));
+            return Err(ClientError::Local(format!(
+                "{origin} is not an http(s) origin"
+            )));
         }
         let mut endpoint = Endpoint::from_shared(origin.clone())
             .map_err(|e| ClientError::Local(format!("{origin}: {e}")))?
@@ -50,7 +52,10 @@ impl Transports {
 
     /// How many origins have a transport.
     pub fn len(&self) -> usize {
-        self.channels.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.channels
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
     }
 
     pub fn is_empty(&self) -> bool {

@@ -103,7 +103,8 @@ impl KeyRing {
                 keys: published.clone(),
             };
             let current = loaded.current(purpose);
-            let due = current.is_none_or(|k| now_ms - k.created_at >= self.rotation.as_millis() as i64);
+            let due =
+                current.is_none_or(|k| now_ms - k.created_at >= self.rotation.as_millis() as i64);
             if !due {
                 continue;
             }
@@ -112,7 +113,13 @@ impl KeyRing {
                     KeyPurpose::Session => self.session_retention,
                     KeyPurpose::Server => self.server_retention,
                 };
-                keys::retire(conn, &old.key_id, now_ms, now_ms + retention.as_millis() as i64).await?;
+                keys::retire(
+                    conn,
+                    &old.key_id,
+                    now_ms,
+                    now_ms + retention.as_millis() as i64,
+                )
+                .await?;
                 tracing::info!(key_id = %old.key_id, purpose = purpose.as_str(), "key retired");
             }
             let key = generate(purpose, now_ms);

@@ -25,10 +25,14 @@ use mzchat_platform::{
     outbox::{Outbox, OutboxRelay},
 };
 use mzchat_proto::{
-    federation::identity_federation_service_server::{IdentityFederationService, IdentityFederationServiceServer},
+    federation::identity_federation_service_server::{
+        IdentityFederationService, IdentityFederationServiceServer,
+    },
     identity::{
-        identity_service_server::IdentityServiceServer, server_info_service_server::ServerInfoServiceServer,
-        session_internal_service_server::SessionInternalServiceServer, session_service_server::SessionServiceServer,
+        identity_service_server::IdentityServiceServer,
+        server_info_service_server::ServerInfoServiceServer,
+        session_internal_service_server::SessionInternalServiceServer,
+        session_service_server::SessionServiceServer,
     },
 };
 use sea_orm::DatabaseConnection;
@@ -82,7 +86,9 @@ pub async fn build(config: IdentityConfig, deps: Deps) -> Result<Identity, Setup
         db::migrate::<Migrator>(&db).await?;
     }
     let keys = Arc::new(KeyRing::new(config.key_rotation, config.access_token_ttl));
-    keys.refresh(&db, db::now_millis()).await.map_err(SetupError::Keys)?;
+    keys.refresh(&db, db::now_millis())
+        .await
+        .map_err(SetupError::Keys)?;
     let memberships = Memberships::new(&deps.guild_internal_url, deps.internal.clone())
         .map_err(|e| SetupError::Config(e.to_string()))?;
     let outbox = Outbox::new();
@@ -113,11 +119,21 @@ impl Identity {
         self.app.clone()
     }
 
+    pub fn database(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
     pub fn mount(&self, server: &mut GrpcServer) {
         server
-            .add_service(SessionServiceServer::new(grpc::SessionGrpc::new(self.app.clone())))
-            .add_service(IdentityServiceServer::new(grpc::IdentityGrpc::new(self.app.clone())))
-            .add_service(ServerInfoServiceServer::new(grpc::ServerInfoGrpc::new(self.app.clone())))
+            .add_service(SessionServiceServer::new(grpc::SessionGrpc::new(
+                self.app.clone(),
+            )))
+            .add_service(IdentityServiceServer::new(grpc::IdentityGrpc::new(
+                self.app.clone(),
+            )))
+            .add_service(ServerInfoServiceServer::new(grpc::ServerInfoGrpc::new(
+                self.app.clone(),
+            )))
             .add_service(IdentityFederationServiceServer::new(FederationInbound))
             .add_service(SessionInternalServiceServer::with_interceptor(
                 grpc::SessionInternalGrpc::new(self.app.clone()),

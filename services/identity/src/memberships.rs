@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 
 use mzchat_platform::grpc::InternalAuth;
-use mzchat_proto::guild::{ListMembershipsRequest, guild_internal_service_client::GuildInternalServiceClient};
+use mzchat_proto::guild::{
+    ListMembershipsRequest, guild_internal_service_client::GuildInternalServiceClient,
+};
 use tonic::transport::Channel;
 
 use crate::domain::{IdentityError, Result};
@@ -48,12 +50,16 @@ impl Memberships {
                     claims
                         .permission_versions
                         .insert(membership.guild_id.clone(), membership.permission_version);
-                    claims.guild_roles.insert(membership.guild_id, membership.role_ids);
+                    claims
+                        .guild_roles
+                        .insert(membership.guild_id, membership.role_ids);
                 }
                 Ok(claims)
             }
             // The guild service of this build does not serve memberships yet: no guilds.
-            Err(status) if status.code() == tonic::Code::Unimplemented => Ok(GuildClaims::default()),
+            Err(status) if status.code() == tonic::Code::Unimplemented => {
+                Ok(GuildClaims::default())
+            }
             Err(status) => Err(IdentityError::Internal(format!(
                 "guild service unavailable for memberships: {status}"
             ))),

@@ -43,13 +43,23 @@ pub struct RunArgs {
     pub guild_internal_url: Option<String>,
 }
 
-const SUBCOMMANDS: [&str; 7] = ["all", "identity", "guild", "federation-sync", "push-relay", "media", "migrate"];
+const SUBCOMMANDS: [&str; 7] = [
+    "all",
+    "identity",
+    "guild",
+    "federation-sync",
+    "push-relay",
+    "media",
+    "migrate",
+];
 
 /// Parses argv, treating a missing subcommand as `all`.
 pub fn parse() -> Cli {
     let mut args: Vec<String> = std::env::args().collect();
     let first = args.get(1).map(String::as_str);
-    let explicit = first.is_some_and(|a| SUBCOMMANDS.contains(&a) || matches!(a, "help" | "-h" | "--help" | "-V" | "--version"));
+    let explicit = first.is_some_and(|a| {
+        SUBCOMMANDS.contains(&a) || matches!(a, "help" | "-h" | "--help" | "-V" | "--version")
+    });
     if !explicit {
         args.insert(1, "all".into());
     }

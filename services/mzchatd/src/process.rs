@@ -61,7 +61,9 @@ impl Config {
             (Some(token), _) => token.clone(),
             (None, Mode::All | Mode::Migrate) => Secret::new(random_token()?),
             (None, _) => {
-                return Err("--internal-token is required when services run in separate processes".into());
+                return Err(
+                    "--internal-token is required when services run in separate processes".into(),
+                );
             }
         };
         if mode == Mode::Identity && args.guild_internal_url.is_none() {
@@ -85,10 +87,15 @@ fn random_token() -> Result<String, String> {
 }
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
-    let _telemetry = telemetry::init(&format!("mzchatd-{}", config.mode.name()), config.server.log_format)
-        .context("telemetry")?;
+    let _telemetry = telemetry::init(
+        &format!("mzchatd-{}", config.mode.name()),
+        config.server.log_format,
+    )
+    .context("telemetry")?;
     if config.mode == Mode::Migrate {
-        mzchat_identity::migrate(&config.server).await.context("identity migrations")?;
+        mzchat_identity::migrate(&config.server)
+            .await
+            .context("identity migrations")?;
         tracing::info!("migrations applied");
         return Ok(());
     }
@@ -109,9 +116,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         origin = %config.server.origin,
         "mzchatd starting"
     );
-    let admin_task = tokio::spawn(metrics::serve_admin(admin, metrics.clone(), shutdown.clone()));
+    let admin_task = tokio::spawn(metrics::serve_admin(
+        admin,
+        metrics.clone(),
+        shutdown.clone(),
+    ));
 
-    let bus = mzchat_platform::connect_bus(&config.server).await.context("bus")?;
+    let bus = mzchat_platform::connect_bus(&config.server)
+        .await
+        .context("bus")?;
     ensure_streams(bus.as_ref(), &shutdown).await;
     let internal = InternalAuth::new(config.internal_token.clone());
     let mut grpc = GrpcServer::new();
@@ -147,7 +160,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             continue;
         }
         if config.mode != Mode::All {
-            tracing::warn!(service = name, "this service is not built yet: its RPCs answer UNIMPLEMENTED");
+            tracing::warn!(
+                service = name,
+                "this service is not built yet: its RPCs answer UNIMPLEMENTED"
+            );
         }
         match mode {
             Mode::Guild => unbuilt::mount_guild(&mut grpc, &internal),
@@ -159,9 +175,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     metrics.set_ready(true);
     tracing::info!("ready");
-    grpc.serve(listener, metrics.clone(), shutdown.clone(), config.server.shutdown_grace)
-        .await
-        .context("grpc server")?;
+    grpc.serve(
+        listener,
+        metrics.clone(),
+        shutdown.clone(),
+        config.server.shutdown_grace,
+    )
+    .await
+    .context("grpc server")?;
     metrics.set_ready(false);
     shutdown.cancel();
     let drain = async {
@@ -170,7 +191,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         }
         let _ = admin_task.await;
     };
-    if tokio::time::timeout(Duration::from_secs(10), drain).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(10), drain)
+        .await
+        .is_err()
+    {
         tracing::warn!("background tasks did not stop in time");
     }
     tracing::info!("stopped");
@@ -196,4 +220,3 @@ async fn ensure_streams(bus: &dyn Bus, shutdown: &CancellationToken) {
         }
     }
 }
-

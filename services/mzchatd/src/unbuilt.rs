@@ -37,13 +37,19 @@ pub fn mount_guild(server: &mut GrpcServer, internal: &InternalAuth) {
         .add_service(GuildServiceServer::new(Unbuilt))
         .add_service(MessageServiceServer::new(Unbuilt))
         .add_service(EventServiceServer::new(Unbuilt))
-        .add_service(GuildInternalServiceServer::with_interceptor(Unbuilt, internal.clone()));
+        .add_service(GuildInternalServiceServer::with_interceptor(
+            Unbuilt,
+            internal.clone(),
+        ));
 }
 
 pub fn mount_media(server: &mut GrpcServer, internal: &InternalAuth) {
     server
         .add_service(MediaServiceServer::new(Unbuilt))
-        .add_service(MediaInternalServiceServer::with_interceptor(Unbuilt, internal.clone()));
+        .add_service(MediaInternalServiceServer::with_interceptor(
+            Unbuilt,
+            internal.clone(),
+        ));
 }
 
 pub fn mount_push(server: &mut GrpcServer) {
@@ -53,5 +59,8 @@ pub fn mount_push(server: &mut GrpcServer) {
 }
 
 pub fn mount_federation_sync(server: &mut GrpcServer, internal: &InternalAuth) {
-    server.add_service(FederationAdminServiceServer::with_interceptor(Unbuilt, internal.clone()));
+    server.add_service(FederationAdminServiceServer::with_interceptor(
+        Unbuilt,
+        internal.clone(),
+    ));
 }

@@ -11,8 +11,13 @@ use crate::config::ServerConfig;
 /// Where one service keeps its data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DatabaseTarget {
-    Sqlite { path: std::path::PathBuf },
-    Postgres { url: crate::config::Secret, schema: String },
+    Sqlite {
+        path: std::path::PathBuf,
+    },
+    Postgres {
+        url: crate::config::Secret,
+        schema: String,
+    },
 }
 
 impl DatabaseTarget {
@@ -75,9 +80,7 @@ pub async fn connect(
             bootstrap.close().await.ok();
             let mut opts = options(url.expose(), max_connections);
             opts.set_schema_search_path(schema.clone());
-            Database::connect(opts)
-                .await
-                .map_err(DbSetupError::Connect)
+            Database::connect(opts).await.map_err(DbSetupError::Connect)
         }
     }
 }

@@ -69,7 +69,10 @@ pub fn to_status<E: DomainError>(err: &E) -> Status {
             let details = ErrorDetails::with_error_info(
                 reason.reason,
                 ERROR_DOMAIN,
-                reason.metadata.into_iter().collect::<std::collections::HashMap<_, _>>(),
+                reason
+                    .metadata
+                    .into_iter()
+                    .collect::<std::collections::HashMap<_, _>>(),
             );
             Status::with_error_details(kind.code(), err.to_string(), details)
         }

@@ -131,7 +131,10 @@ mod tests {
             Origin::parse("https://user@a.example", false),
             Err(OriginError::Shape)
         );
-        assert_eq!(Origin::parse("ftp://a.example", false), Err(OriginError::Scheme));
+        assert_eq!(
+            Origin::parse("ftp://a.example", false),
+            Err(OriginError::Scheme)
+        );
     }
 
     #[test]

@@ -164,7 +164,10 @@ mod tests {
     #[test]
     fn a_token_round_trips_under_its_key() {
         let token = encode(&claims(), "k1", &key());
-        assert_eq!(verify(&token, lookup, "https://a.example", 2_000), Ok(claims()));
+        assert_eq!(
+            verify(&token, lookup, "https://a.example", 2_000),
+            Ok(claims())
+        );
     }
 
     #[test]
@@ -208,7 +211,12 @@ mod tests {
         let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","kid":"k1"}"#);
         let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims()).expect("json"));
         assert_eq!(
-            verify(&format!("{header}.{body}."), lookup, "https://a.example", 2_000),
+            verify(
+                &format!("{header}.{body}."),
+                lookup,
+                "https://a.example",
+                2_000
+            ),
             Err(TokenError::Algorithm)
         );
     }

@@ -13,7 +13,8 @@ use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::Subscribe
 
 use crate::config::LogFormat;
 
-const DEFAULT_FILTER: &str = "info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn,async_nats=warn,h2=warn,tower=warn";
+const DEFAULT_FILTER: &str =
+    "info,sqlx=warn,sea_orm=warn,sea_orm_migration=warn,async_nats=warn,h2=warn,tower=warn";
 
 /// Flushes and shuts down the trace exporter when dropped.
 pub struct TelemetryGuard {
@@ -38,9 +39,12 @@ pub enum TelemetryError {
 
 fn otlp_configured() -> bool {
     let disabled = std::env::var("OTEL_SDK_DISABLED").is_ok_and(|v| v.eq_ignore_ascii_case("true"));
-    let endpoint = ["OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]
-        .iter()
-        .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()));
+    let endpoint = [
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    ]
+    .iter()
+    .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()));
     endpoint && !disabled
 }
 
@@ -48,9 +52,13 @@ fn otlp_configured() -> bool {
 /// first subscriber.
 pub fn init(service_name: &str, format: LogFormat) -> Result<TelemetryGuard, TelemetryError> {
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let fmt = match format {
-        LogFormat::Json => tracing_subscriber::fmt::layer().json().flatten_event(true).boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .boxed(),
         LogFormat::Text => tracing_subscriber::fmt::layer().boxed(),
     };
     let provider = if otlp_configured() {
@@ -58,7 +66,9 @@ pub fn init(service_name: &str, format: LogFormat) -> Result<TelemetryGuard, Tel
             .with_tonic()
             .build()
             .map_err(TelemetryError::Exporter)?;
-        let resource = Resource::builder().with_service_name(service_name.to_owned()).build();
+        let resource = Resource::builder()
+            .with_service_name(service_name.to_owned())
+            .build();
         Some(
             SdkTracerProvider::builder()
                 .with_batch_exporter(exporter)

@@ -1,6 +1,9 @@
 //! Accounts, profiles, per-user settings and devices.
 
-use mzchat_proto::{common::SignedStatement, identity::{DeviceRevoked, ProfileUpdated}};
+use mzchat_proto::{
+    common::SignedStatement,
+    identity::{DeviceRevoked, ProfileUpdated},
+};
 use sea_orm::TransactionTrait;
 
 use super::{Caller, IdentityApp};
@@ -24,7 +27,9 @@ impl IdentityApp {
     async fn account_of(&self, user_id: &str) -> Result<Account> {
         store::accounts::find(&self.db, user_id)
             .await?
-            .ok_or_else(|| IdentityError::NotFound("no account for this user on this server".into()))
+            .ok_or_else(|| {
+                IdentityError::NotFound("no account for this user on this server".into())
+            })
     }
 
     pub async fn get_account(&self, caller: &Caller) -> Result<Account> {
@@ -37,11 +42,17 @@ impl IdentityApp {
     }
 
     /// Publishes the new profile in the same transaction as the change.
-    async fn publish_profile(&self, txn: &sea_orm::DatabaseTransaction, account: &Account) -> Result<()> {
+    async fn publish_profile(
+        &self,
+        txn: &sea_orm::DatabaseTransaction,
+        account: &Account,
+    ) -> Result<()> {
         let event = ProfileUpdated {
             profile: Some(convert::profile(account, &self.config.server.assets_origin)),
         };
-        self.outbox.enqueue(txn, events::profile_updated(&event)).await?;
+        self.outbox
+            .enqueue(txn, events::profile_updated(&event))
+            .await?;
         Ok(())
     }
 
@@ -54,34 +65,64 @@ impl IdentityApp {
                 account.home_server
             )));
         }
-        if account.kind == AccountKind::Shadow && change.avatar_file_id.as_deref().is_some_and(|f| !f.is_empty()) {
-            return Err(invalid("a local avatar file is only available to accounts homed here"));
+        if account.kind == AccountKind::Shadow
+            && change
+                .avatar_file_id
+                .as_deref()
+                .is_some_and(|f| !f.is_empty())
+        {
+            return Err(invalid(
+                "a local avatar file is only available to accounts homed here",
+            ));
         }
         let txn = self.db.begin().await?;
-        let updated = store::accounts::update_profile(&txn, &caller.user_id, &change, mzchat_platform::db::now_millis())
-            .await?
-            .ok_or_else(|| IdentityError::NotFound("account disappeared".into()))?;
+        let updated = store::accounts::update_profile(
+            &txn,
+            &caller.user_id,
+            &change,
+            mzchat_platform::db::now_millis(),
+        )
+        .await?
+        .ok_or_else(|| IdentityError::NotFound("account disappeared".into()))?;
         self.publish_profile(&txn, &updated).await?;
         txn.commit().await?;
         self.outbox.wake();
         Ok(updated)
     }
 
-    pub async fn set_profile_sync(&self, caller: &Caller, synced: bool, local: ProfileChange) -> Result<Account> {
+    pub async fn set_profile_sync(
+        &self,
+        caller: &Caller,
+        synced: bool,
+        local: ProfileChange,
+    ) -> Result<Account> {
         let local = local.validated()?;
         let account = self.account_of(&caller.user_id).await?;
         if account.kind != AccountKind::Shadow {
             return Err(IdentityError::FailedPrecondition(
-                "profile sync applies to accounts homed on another server; this one is homed here".into(),
+                "profile sync applies to accounts homed on another server; this one is homed here"
+                    .into(),
             ));
         }
-        if local.avatar_file_id.as_deref().is_some_and(|f| !f.is_empty()) {
-            return Err(invalid("a local avatar file is only available to accounts homed here"));
+        if local
+            .avatar_file_id
+            .as_deref()
+            .is_some_and(|f| !f.is_empty())
+        {
+            return Err(invalid(
+                "a local avatar file is only available to accounts homed here",
+            ));
         }
         let txn = self.db.begin().await?;
-        let updated = store::accounts::set_profile_sync(&txn, &caller.user_id, synced, &local, mzchat_platform::db::now_millis())
-            .await?
-            .ok_or_else(|| IdentityError::NotFound("account disappeared".into()))?;
+        let updated = store::accounts::set_profile_sync(
+            &txn,
+            &caller.user_id,
+            synced,
+            &local,
+            mzchat_platform::db::now_millis(),
+        )
+        .await?
+        .ok_or_else(|| IdentityError::NotFound("account disappeared".into()))?;
         self.publish_profile(&txn, &updated).await?;
         txn.commit().await?;
         self.outbox.wake();
@@ -89,13 +130,22 @@ impl IdentityApp {
     }
 
     pub async fn set_presence(&self, caller: &Caller, preference: i32) -> Result<()> {
-        if mzchat_proto::common::PresencePreference::try_from(preference).is_err() || preference == 0 {
-            return Err(invalid("presence_preference must be ONLINE, IDLE, DO_NOT_DISTURB or INVISIBLE"));
+        if mzchat_proto::common::PresencePreference::try_from(preference).is_err()
+            || preference == 0
+        {
+            return Err(invalid(
+                "presence_preference must be ONLINE, IDLE, DO_NOT_DISTURB or INVISIBLE",
+            ));
         }
         let txn = self.db.begin().await?;
-        let updated = store::accounts::set_presence(&txn, &caller.user_id, preference, mzchat_platform::db::now_millis())
-            .await?
-            .ok_or_else(|| IdentityError::NotFound("no account for this user on this server".into()))?;
+        let updated = store::accounts::set_presence(
+            &txn,
+            &caller.user_id,
+            preference,
+            mzchat_platform::db::now_millis(),
+        )
+        .await?
+        .ok_or_else(|| IdentityError::NotFound("no account for this user on this server".into()))?;
         self.publish_profile(&txn, &updated).await?;
         txn.commit().await?;
         self.outbox.wake();
@@ -108,7 +158,13 @@ impl IdentityApp {
 
     pub async fn set_guild_order(&self, caller: &Caller, order: Vec<GuildPlace>) -> Result<()> {
         let order = validate_guild_order(order, self.config.server.insecure_dev)?;
-        store::accounts::set_guild_order(&self.db, &caller.user_id, &order, mzchat_platform::db::now_millis()).await?;
+        store::accounts::set_guild_order(
+            &self.db,
+            &caller.user_id,
+            &order,
+            mzchat_platform::db::now_millis(),
+        )
+        .await?;
         Ok(())
     }
 
@@ -117,13 +173,23 @@ impl IdentityApp {
     }
 
     /// Revokes a device on the strength of a statement signed by the user's root key.
-    pub async fn revoke_device(&self, user_id: &str, statement: Option<&SignedStatement>) -> Result<()> {
+    pub async fn revoke_device(
+        &self,
+        user_id: &str,
+        statement: Option<&SignedStatement>,
+    ) -> Result<()> {
         let revocation = verify_revocation(user_id, statement, unix_now())?;
         self.account_of(user_id).await?;
         let now_ms = mzchat_platform::db::now_millis();
         let txn = self.db.begin().await?;
         if store::devices::revoke(&txn, &revocation, now_ms).await? {
-            store::sessions::revoke_device(&txn, &revocation.user_id, &revocation.device_id, now_ms).await?;
+            store::sessions::revoke_device(
+                &txn,
+                &revocation.user_id,
+                &revocation.device_id,
+                now_ms,
+            )
+            .await?;
             let event = DeviceRevoked {
                 user_id: revocation.user_id.clone(),
                 device_id: revocation.device_id.clone(),
@@ -132,7 +198,9 @@ impl IdentityApp {
                     nanos: 0,
                 }),
             };
-            self.outbox.enqueue(&txn, events::device_revoked(&event)).await?;
+            self.outbox
+                .enqueue(&txn, events::device_revoked(&event))
+                .await?;
             tracing::info!(user_id = %revocation.user_id, device_id = %revocation.device_id, "device revoked");
         }
         txn.commit().await?;
@@ -140,7 +208,12 @@ impl IdentityApp {
         Ok(())
     }
 
-    pub async fn ban_notifications(&self, caller: &Caller, page_size: i32, page_token: &str) -> Result<(Vec<BanNotice>, String)> {
+    pub async fn ban_notifications(
+        &self,
+        caller: &Caller,
+        page_size: i32,
+        page_token: &str,
+    ) -> Result<(Vec<BanNotice>, String)> {
         let limit = match page_size {
             n if n < 0 => return Err(invalid("page_size must not be negative")),
             0 => 50,

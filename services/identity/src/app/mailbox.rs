@@ -28,7 +28,14 @@ impl IdentityApp {
         let session_id = hex::encode(random_bytes::<16>()?);
         let now_ms = mzchat_platform::db::now_millis();
         let expires_at_ms = now_ms + LIFETIME_MS;
-        store::mailboxes::create(&self.db, &session_id, &caller.user_id, now_ms, expires_at_ms).await?;
+        store::mailboxes::create(
+            &self.db,
+            &session_id,
+            &caller.user_id,
+            now_ms,
+            expires_at_ms,
+        )
+        .await?;
         Ok(CreatedMailbox {
             qr_url: format!("{}/qr/login/{session_id}", self.config.server.origin),
             session_id,
@@ -53,15 +60,26 @@ impl IdentityApp {
             return Err(invalid("mailbox payload must be at most 16 KiB"));
         }
         let now_ms = mzchat_platform::db::now_millis();
-        let mailbox = store::mailboxes::find(&self.db, session_id, now_ms).await?.ok_or_else(not_found)?;
+        let mailbox = store::mailboxes::find(&self.db, session_id, now_ms)
+            .await?
+            .ok_or_else(not_found)?;
         let side = match caller {
             Some(caller) if caller.user_id == mailbox.initiator_user_id => Side::Initiator,
             _ => Side::Joiner,
         };
-        if !payload.is_empty() && !store::mailboxes::post(&self.db, session_id, side, payload).await? {
-            return Err(IdentityError::AlreadyExists("this side already posted to the mailbox".into()));
+        if !payload.is_empty()
+            && !store::mailboxes::post(&self.db, session_id, side, payload).await?
+        {
+            return Err(IdentityError::AlreadyExists(
+                "this side already posted to the mailbox".into(),
+            ));
         }
-        let deadline = tokio::time::Instant::now() + if wait_for_data { LONG_POLL } else { Duration::ZERO };
+        let deadline = tokio::time::Instant::now()
+            + if wait_for_data {
+                LONG_POLL
+            } else {
+                Duration::ZERO
+            };
         loop {
             let now_ms = mzchat_platform::db::now_millis();
             let Some(mailbox) = store::mailboxes::find(&self.db, session_id, now_ms).await? else {

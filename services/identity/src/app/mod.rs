@@ -39,7 +39,8 @@ pub struct Caller {
 
 pub(crate) fn random_bytes<const N: usize>() -> Result<[u8; N]> {
     let mut bytes = [0u8; N];
-    getrandom::getrandom(&mut bytes).map_err(|e| IdentityError::Internal(format!("random source: {e}")))?;
+    getrandom::getrandom(&mut bytes)
+        .map_err(|e| IdentityError::Internal(format!("random source: {e}")))?;
     Ok(bytes)
 }
 
@@ -82,7 +83,10 @@ impl IdentityApp {
             now,
         )
         .map_err(|e| unauthenticated(e.to_string()))?;
-        if store::devices::revoked_at(&self.db, &claims.sub, &claims.did).await?.is_some() {
+        if store::devices::revoked_at(&self.db, &claims.sub, &claims.did)
+            .await?
+            .is_some()
+        {
             return Err(unauthenticated("this device has been revoked"));
         }
         Ok(Caller {
@@ -92,7 +96,12 @@ impl IdentityApp {
     }
 
     /// Signs an access token with current guild claims.
-    pub(crate) async fn access_token(&self, user_id: &str, device_id: &str, home: &str) -> Result<(String, i64)> {
+    pub(crate) async fn access_token(
+        &self,
+        user_id: &str,
+        device_id: &str,
+        home: &str,
+    ) -> Result<(String, i64)> {
         let guilds = self.memberships.for_user(user_id).await?;
         let (kid, key) = self
             .keys
@@ -111,7 +120,10 @@ impl IdentityApp {
             guild_roles: guilds.guild_roles,
             permission_versions_by_guild: guilds.permission_versions,
         };
-        Ok((mzchat_platform::session_token::encode(&claims, &kid, &key), exp))
+        Ok((
+            mzchat_platform::session_token::encode(&claims, &kid, &key),
+            exp,
+        ))
     }
 
     /// Starts or continues a refresh-token chain; returns the token and its expiry (ms).

@@ -43,14 +43,25 @@ const MAX_HINT_URL_CHARS: usize = 2048;
 
 fn profile_from_hint(user_id: &str, hint: Option<ProfileHint>) -> Profile {
     let hint = hint.unwrap_or_default();
-    let name: String = hint.display_name.trim().chars().filter(|c| !c.is_control()).take(MAX_HINT_NAME_CHARS).collect();
-    let url = if hint.avatar_url.len() <= MAX_HINT_URL_CHARS && hint.avatar_url.starts_with("https://") {
-        hint.avatar_url
-    } else {
-        String::new()
-    };
+    let name: String = hint
+        .display_name
+        .trim()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_HINT_NAME_CHARS)
+        .collect();
+    let url =
+        if hint.avatar_url.len() <= MAX_HINT_URL_CHARS && hint.avatar_url.starts_with("https://") {
+            hint.avatar_url
+        } else {
+            String::new()
+        };
     Profile {
-        display_name: if name.is_empty() { default_display_name(user_id) } else { name },
+        display_name: if name.is_empty() {
+            default_display_name(user_id)
+        } else {
+            name
+        },
         avatar_url: url,
         avatar_color: hint.avatar_color.min(0xFF_FF_FF),
         ..Profile::default()
@@ -61,7 +72,12 @@ impl IdentityApp {
     pub async fn login(&self, input: LoginInput) -> Result<(SessionTokens, Account)> {
         let now = unix_now();
         let server = &self.config.server;
-        let cert = login::verify_certificate(&input.user_id, input.certificate.as_ref(), now, server.insecure_dev)?;
+        let cert = login::verify_certificate(
+            &input.user_id,
+            input.certificate.as_ref(),
+            now,
+            server.insecure_dev,
+        )?;
         let nonce = login::verify_proof(&cert, input.proof.as_ref(), &server.origin, now)?;
         if input.migration_proof.is_some() {
             return Err(IdentityError::Unimplemented(
@@ -70,11 +86,20 @@ impl IdentityApp {
         }
         // The replay cache is written first and on its own: a proof is spent even if the login
         // fails later.
-        let nonce_key = format!("{}{}", hex::encode(cert.device_key.as_bytes()), hex::encode(nonce));
+        let nonce_key = format!(
+            "{}{}",
+            hex::encode(cert.device_key.as_bytes()),
+            hex::encode(nonce)
+        );
         if !store::sessions::remember_nonce(&self.db, nonce_key, now + 2 * CLOCK_SKEW_SECS).await? {
-            return Err(unauthenticated("login proof was already used; sign a new one"));
+            return Err(unauthenticated(
+                "login proof was already used; sign a new one",
+            ));
         }
-        if store::devices::revoked_at(&self.db, &cert.user_id, &cert.device_id).await?.is_some() {
+        if store::devices::revoked_at(&self.db, &cert.user_id, &cert.device_id)
+            .await?
+            .is_some()
+        {
             return Err(unauthenticated("device certificate has been revoked"));
         }
 
@@ -88,7 +113,14 @@ impl IdentityApp {
             }
             None => {
                 let account = self
-                    .create_account(&txn, &cert, input.profile_hint, &input.registration_token, now, now_ms)
+                    .create_account(
+                        &txn,
+                        &cert,
+                        input.profile_hint,
+                        &input.registration_token,
+                        now,
+                        now_ms,
+                    )
                     .await?;
                 (account, true)
             }
@@ -97,16 +129,21 @@ impl IdentityApp {
         if new_device && !created && account.kind == AccountKind::Shadow {
             // A device this server has not seen: ask the home server again at once.
             self.outbox
-                .enqueue(&txn, events::verify_user_job(&account.user_id, &account.home_server, now))
+                .enqueue(
+                    &txn,
+                    events::verify_user_job(&account.user_id, &account.home_server, now),
+                )
                 .await?;
         }
         let family_id = uuid::Uuid::now_v7().to_string();
-        let (refresh_token, refresh_expires_at_ms) =
-            self.refresh_token(&txn, &family_id, &cert.user_id, &cert.device_id).await?;
+        let (refresh_token, refresh_expires_at_ms) = self
+            .refresh_token(&txn, &family_id, &cert.user_id, &cert.device_id)
+            .await?;
         txn.commit().await?;
         self.outbox.wake();
-        let (access_token, access_expires_at) =
-            self.access_token(&cert.user_id, &cert.device_id, &account.home_server).await?;
+        let (access_token, access_expires_at) = self
+            .access_token(&cert.user_id, &cert.device_id, &account.home_server)
+            .await?;
         tracing::info!(user_id = %cert.user_id, device_id = %cert.device_id, kind = account.kind.as_str(), "login");
         Ok((
             SessionTokens {
@@ -162,9 +199,17 @@ impl IdentityApp {
             txn,
             NewAccount {
                 user_id: &cert.user_id,
-                kind: if local { AccountKind::Local } else { AccountKind::Shadow },
+                kind: if local {
+                    AccountKind::Local
+                } else {
+                    AccountKind::Shadow
+                },
                 home_server: cert.home_server.as_str(),
-                verification: if local { Verification::Verified } else { Verification::Pending },
+                verification: if local {
+                    Verification::Verified
+                } else {
+                    Verification::Pending
+                },
                 profile,
             },
             now_ms,
@@ -175,10 +220,15 @@ impl IdentityApp {
             home_server: account.home_server.clone(),
             shadow: !local,
         };
-        self.outbox.enqueue(txn, events::account_registered(&registered)).await?;
+        self.outbox
+            .enqueue(txn, events::account_registered(&registered))
+            .await?;
         if !local {
             self.outbox
-                .enqueue(txn, events::verify_user_job(&account.user_id, &account.home_server, now))
+                .enqueue(
+                    txn,
+                    events::verify_user_job(&account.user_id, &account.home_server, now),
+                )
                 .await?;
         }
         Ok(account)
@@ -194,10 +244,17 @@ impl IdentityApp {
                 "registration on this server needs a registration token".into(),
             )),
             RegistrationPolicy::Token => {
-                if self.config.registration_tokens.iter().any(|t| t.expose() == token) {
+                if self
+                    .config
+                    .registration_tokens
+                    .iter()
+                    .any(|t| t.expose() == token)
+                {
                     Ok(())
                 } else {
-                    Err(IdentityError::PermissionDenied("registration token is not valid".into()))
+                    Err(IdentityError::PermissionDenied(
+                        "registration token is not valid".into(),
+                    ))
                 }
             }
         }
@@ -205,23 +262,39 @@ impl IdentityApp {
 
     pub async fn refresh(&self, refresh_token: &str) -> Result<SessionTokens> {
         if refresh_token.is_empty() || refresh_token.len() > 128 {
-            return Err(IdentityError::InvalidArgument("refresh_token is malformed".into()));
+            return Err(IdentityError::InvalidArgument(
+                "refresh_token is malformed".into(),
+            ));
         }
         let now_ms = mzchat_platform::db::now_millis();
         let txn = self.db.begin().await?;
-        let (family_id, user_id, device_id) = match store::sessions::spend(&txn, &hash_token(refresh_token), now_ms).await? {
-            Presented::Fresh { family_id, user_id, device_id } => (family_id, user_id, device_id),
-            Presented::Reused => {
-                // Commit the chain's revocation before answering.
-                txn.commit().await?;
-                tracing::warn!("refresh token reuse detected; session revoked");
-                return Err(unauthenticated("refresh token was already used; the session has been revoked"));
-            }
-            Presented::Unknown => return Err(unauthenticated("refresh token is not valid")),
-            Presented::Expired => return Err(unauthenticated("refresh token has expired; log in again")),
-            Presented::Revoked => return Err(unauthenticated("session has been revoked; log in again")),
-        };
-        if store::devices::revoked_at(&txn, &user_id, &device_id).await?.is_some() {
+        let (family_id, user_id, device_id) =
+            match store::sessions::spend(&txn, &hash_token(refresh_token), now_ms).await? {
+                Presented::Fresh {
+                    family_id,
+                    user_id,
+                    device_id,
+                } => (family_id, user_id, device_id),
+                Presented::Reused => {
+                    // Commit the chain's revocation before answering.
+                    txn.commit().await?;
+                    tracing::warn!("refresh token reuse detected; session revoked");
+                    return Err(unauthenticated(
+                        "refresh token was already used; the session has been revoked",
+                    ));
+                }
+                Presented::Unknown => return Err(unauthenticated("refresh token is not valid")),
+                Presented::Expired => {
+                    return Err(unauthenticated("refresh token has expired; log in again"));
+                }
+                Presented::Revoked => {
+                    return Err(unauthenticated("session has been revoked; log in again"));
+                }
+            };
+        if store::devices::revoked_at(&txn, &user_id, &device_id)
+            .await?
+            .is_some()
+        {
             return Err(unauthenticated("this device has been revoked"));
         }
         let account = store::accounts::find(&txn, &user_id)
@@ -232,12 +305,16 @@ impl IdentityApp {
                 "the user's home server does not recognise this account".into(),
             ));
         }
-        let (refresh_token, refresh_expires_at_ms) = self.refresh_token(&txn, &family_id, &user_id, &device_id).await?;
+        let (refresh_token, refresh_expires_at_ms) = self
+            .refresh_token(&txn, &family_id, &user_id, &device_id)
+            .await?;
         store::devices::touch(&txn, &user_id, &device_id, now_ms).await?;
         store::accounts::touch(&txn, &user_id, now_ms).await?;
         // Signed before commit: if the guild service cannot be asked, the spend rolls back and
         // the client's refresh token stays good.
-        let (access_token, access_expires_at) = self.access_token(&user_id, &device_id, &account.home_server).await?;
+        let (access_token, access_expires_at) = self
+            .access_token(&user_id, &device_id, &account.home_server)
+            .await?;
         txn.commit().await?;
         Ok(SessionTokens {
             access_token,
@@ -249,7 +326,9 @@ impl IdentityApp {
 
     pub async fn logout(&self, refresh_token: &str) -> Result<()> {
         let now_ms = mzchat_platform::db::now_millis();
-        if let Some(family) = store::sessions::family_of(&self.db, &hash_token(refresh_token)).await? {
+        if let Some(family) =
+            store::sessions::family_of(&self.db, &hash_token(refresh_token)).await?
+        {
             store::sessions::revoke_family(&self.db, &family, now_ms).await?;
         }
         Ok(())
@@ -266,6 +345,7 @@ impl IdentityApp {
         let account = store::accounts::find(&self.db, user_id)
             .await?
             .ok_or_else(|| IdentityError::NotFound("no such account".into()))?;
-        self.access_token(user_id, device_id, &account.home_server).await
+        self.access_token(user_id, device_id, &account.home_server)
+            .await
     }
 }

@@ -41,7 +41,9 @@ pub fn validate_device_id(device_id: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(invalid("device_id must be 1-64 characters of [A-Za-z0-9_-]"))
+        Err(invalid(
+            "device_id must be 1-64 characters of [A-Za-z0-9_-]",
+        ))
     }
 }
 
@@ -118,7 +120,9 @@ pub fn verify_proof(
     let proof: LoginProof = signing::verify(&cert.device_key, signing::LOGIN_PROOF, statement)
         .map_err(|e| statement_error("login proof", e))?;
     if proof.device_id != cert.device_id {
-        return Err(invalid("login proof names another device than the certificate"));
+        return Err(invalid(
+            "login proof names another device than the certificate",
+        ));
     }
     if proof.audience != audience.as_str() {
         return Err(unauthenticated(format!(

@@ -64,7 +64,10 @@ fn origin() -> Origin {
 fn assert_unauthenticated<T: std::fmt::Debug>(result: Result<T>, needle: &str) {
     match result {
         Err(IdentityError::Unauthenticated(message)) => {
-            assert!(message.contains(needle), "{message:?} should mention {needle:?}")
+            assert!(
+                message.contains(needle),
+                "{message:?} should mention {needle:?}"
+            )
         }
         other => panic!("expected unauthenticated ({needle}), got {other:?}"),
     }
@@ -80,8 +83,13 @@ fn assert_invalid<T: std::fmt::Debug>(result: Result<T>) {
 #[test]
 fn accepts_a_valid_certificate_and_proof() {
     let keys = Keys::new();
-    let cert = verify_certificate(&keys.user_id(), Some(&keys.sign_cert(&keys.certificate())), NOW, false)
-        .expect("valid certificate");
+    let cert = verify_certificate(
+        &keys.user_id(),
+        Some(&keys.sign_cert(&keys.certificate())),
+        NOW,
+        false,
+    )
+    .expect("valid certificate");
     assert_eq!(cert.device_id, "laptop");
     assert_eq!(cert.home_server.as_str(), "https://a.example");
     let nonce = verify_proof(&cert, Some(&keys.sign_proof(&keys.proof())), &origin(), NOW)
@@ -94,7 +102,10 @@ fn rejects_a_certificate_forged_with_another_root_key() {
     let keys = Keys::new();
     let forger = SigningKey::from_bytes(&[3; 32]);
     let forged = signing::sign(&forger, signing::DEVICE_CERTIFICATE, &keys.certificate());
-    assert_unauthenticated(verify_certificate(&keys.user_id(), Some(&forged), NOW, false), "signature");
+    assert_unauthenticated(
+        verify_certificate(&keys.user_id(), Some(&forged), NOW, false),
+        "signature",
+    );
 }
 
 #[test]
@@ -103,7 +114,12 @@ fn rejects_a_certificate_presented_for_another_user() {
     let other = encode_user_id(&SigningKey::from_bytes(&[4; 32]).verifying_key());
     // Checked under the claimed user's key, so the signature fails first.
     assert_unauthenticated(
-        verify_certificate(&other, Some(&keys.sign_cert(&keys.certificate())), NOW, false),
+        verify_certificate(
+            &other,
+            Some(&keys.sign_cert(&keys.certificate())),
+            NOW,
+            false,
+        ),
         "signature",
     );
 }
@@ -135,7 +151,12 @@ fn rejects_certificates_living_longer_than_a_year() {
     let keys = Keys::new();
     let mut cert = keys.certificate();
     cert.expires_at = ts(NOW - 60 + MAX_CERTIFICATE_LIFETIME_SECS + 1);
-    assert_invalid(verify_certificate(&keys.user_id(), Some(&keys.sign_cert(&cert)), NOW, false));
+    assert_invalid(verify_certificate(
+        &keys.user_id(),
+        Some(&keys.sign_cert(&cert)),
+        NOW,
+        false,
+    ));
 }
 
 #[test]
@@ -151,17 +172,32 @@ fn rejects_malformed_certificate_fields() {
     ] {
         let mut cert = keys.certificate();
         mutate(&mut cert);
-        assert_invalid(verify_certificate(&keys.user_id(), Some(&keys.sign_cert(&cert)), NOW, false));
+        assert_invalid(verify_certificate(
+            &keys.user_id(),
+            Some(&keys.sign_cert(&cert)),
+            NOW,
+            false,
+        ));
     }
-    assert_invalid(verify_certificate("not-a-key", Some(&keys.sign_cert(&keys.certificate())), NOW, false));
+    assert_invalid(verify_certificate(
+        "not-a-key",
+        Some(&keys.sign_cert(&keys.certificate())),
+        NOW,
+        false,
+    ));
     assert_invalid(verify_certificate(&keys.user_id(), None, NOW, false));
 }
 
 #[test]
 fn rejects_a_proof_for_another_server() {
     let keys = Keys::new();
-    let cert = verify_certificate(&keys.user_id(), Some(&keys.sign_cert(&keys.certificate())), NOW, false)
-        .expect("valid certificate");
+    let cert = verify_certificate(
+        &keys.user_id(),
+        Some(&keys.sign_cert(&keys.certificate())),
+        NOW,
+        false,
+    )
+    .expect("valid certificate");
     let mut proof = keys.proof();
     proof.audience = "https://c.example".into();
     assert_unauthenticated(
@@ -173,8 +209,13 @@ fn rejects_a_proof_for_another_server() {
 #[test]
 fn rejects_stale_and_future_proofs() {
     let keys = Keys::new();
-    let cert = verify_certificate(&keys.user_id(), Some(&keys.sign_cert(&keys.certificate())), NOW, false)
-        .expect("valid certificate");
+    let cert = verify_certificate(
+        &keys.user_id(),
+        Some(&keys.sign_cert(&keys.certificate())),
+        NOW,
+        false,
+    )
+    .expect("valid certificate");
     for offset in [-301, 301] {
         let mut proof = keys.proof();
         proof.timestamp = ts(NOW + offset);
@@ -188,17 +229,35 @@ fn rejects_stale_and_future_proofs() {
 #[test]
 fn rejects_a_proof_not_signed_by_the_certified_device() {
     let keys = Keys::new();
-    let cert = verify_certificate(&keys.user_id(), Some(&keys.sign_cert(&keys.certificate())), NOW, false)
-        .expect("valid certificate");
+    let cert = verify_certificate(
+        &keys.user_id(),
+        Some(&keys.sign_cert(&keys.certificate())),
+        NOW,
+        false,
+    )
+    .expect("valid certificate");
     // Signed by the root key instead of the device key.
     let wrong = signing::sign(&keys.root, signing::LOGIN_PROOF, &keys.proof());
-    assert_unauthenticated(verify_proof(&cert, Some(&wrong), &origin(), NOW), "signature");
+    assert_unauthenticated(
+        verify_proof(&cert, Some(&wrong), &origin(), NOW),
+        "signature",
+    );
     let mut proof = keys.proof();
     proof.device_id = "phone".into();
-    assert_invalid(verify_proof(&cert, Some(&keys.sign_proof(&proof)), &origin(), NOW));
+    assert_invalid(verify_proof(
+        &cert,
+        Some(&keys.sign_proof(&proof)),
+        &origin(),
+        NOW,
+    ));
     let mut proof = keys.proof();
     proof.nonce = vec![1; 8];
-    assert_invalid(verify_proof(&cert, Some(&keys.sign_proof(&proof)), &origin(), NOW));
+    assert_invalid(verify_proof(
+        &cert,
+        Some(&keys.sign_proof(&proof)),
+        &origin(),
+        NOW,
+    ));
 }
 
 #[test]
@@ -213,5 +272,8 @@ fn verifies_revocations_signed_by_the_root_key_only() {
     let verified = verify_revocation(&keys.user_id(), Some(&signed), NOW).expect("valid");
     assert_eq!(verified.device_id, "laptop");
     let by_device = signing::sign(&keys.device, signing::DEVICE_REVOCATION, &revocation);
-    assert_unauthenticated(verify_revocation(&keys.user_id(), Some(&by_device), NOW), "signature");
+    assert_unauthenticated(
+        verify_revocation(&keys.user_id(), Some(&by_device), NOW),
+        "signature",
+    );
 }

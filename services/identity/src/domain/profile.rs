@@ -55,7 +55,10 @@ pub fn validate_file_id(file_id: &str) -> Result<()> {
     let (id, ext) = file_id.split_once('.').ok_or_else(error)?;
     let uuid = uuid::Uuid::parse_str(id).map_err(|_| error())?;
     let canonical = uuid.hyphenated().to_string() == id;
-    let ext_ok = (1..=8).contains(&ext.len()) && ext.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    let ext_ok = (1..=8).contains(&ext.len())
+        && ext
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
     if canonical && ext_ok {
         Ok(())
     } else {
@@ -80,8 +83,12 @@ pub fn validate_guild_order(entries: Vec<GuildPlace>, allow_http: bool) -> Resul
         .map(|entry| {
             let origin = Origin::parse(&entry.origin, allow_http)
                 .map_err(|e| invalid(format!("guild order origin {:?}: {e}", entry.origin)))?;
-            let guild = uuid::Uuid::parse_str(&entry.guild_id)
-                .map_err(|_| invalid(format!("guild order guild_id {:?} is not a uuid", entry.guild_id)))?;
+            let guild = uuid::Uuid::parse_str(&entry.guild_id).map_err(|_| {
+                invalid(format!(
+                    "guild order guild_id {:?} is not a uuid",
+                    entry.guild_id
+                ))
+            })?;
             let place = GuildPlace {
                 origin: origin.to_string(),
                 guild_id: guild.hyphenated().to_string(),
@@ -124,7 +131,12 @@ mod tests {
 
     #[test]
     fn rejects_bad_file_ids_and_colours() {
-        for id in ["x.png", "0192f5e4-8a3b-7c2d-9e1f-123456789abc", "0192f5e4-8a3b-7c2d-9e1f-123456789abc.PNG", "../etc/passwd"] {
+        for id in [
+            "x.png",
+            "0192f5e4-8a3b-7c2d-9e1f-123456789abc",
+            "0192f5e4-8a3b-7c2d-9e1f-123456789abc.PNG",
+            "../etc/passwd",
+        ] {
             assert!(validate_file_id(id).is_err(), "{id}");
         }
         let change = ProfileChange {

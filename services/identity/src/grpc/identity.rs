@@ -40,15 +40,25 @@ type Reply<T> = Result<Response<T>, Status>;
 
 #[tonic::async_trait]
 impl IdentityService for IdentityGrpc {
-    async fn get_account(&self, request: Request<pb::GetAccountRequest>) -> Reply<pb::GetAccountResponse> {
+    async fn get_account(
+        &self,
+        request: Request<pb::GetAccountRequest>,
+    ) -> Reply<pb::GetAccountResponse> {
         let caller = caller(&self.app, &request).await?;
-        let account = self.app.get_account(&caller).await.map_err(|e| to_status(&e))?;
+        let account = self
+            .app
+            .get_account(&caller)
+            .await
+            .map_err(|e| to_status(&e))?;
         Ok(Response::new(pb::GetAccountResponse {
             account: Some(convert::account(&account, self.assets())),
         }))
     }
 
-    async fn get_profile(&self, request: Request<pb::GetProfileRequest>) -> Reply<pb::GetProfileResponse> {
+    async fn get_profile(
+        &self,
+        request: Request<pb::GetProfileRequest>,
+    ) -> Reply<pb::GetProfileResponse> {
         caller(&self.app, &request).await?;
         let account = self
             .app
@@ -61,7 +71,10 @@ impl IdentityService for IdentityGrpc {
         }))
     }
 
-    async fn update_profile(&self, request: Request<pb::UpdateProfileRequest>) -> Reply<pb::UpdateProfileResponse> {
+    async fn update_profile(
+        &self,
+        request: Request<pb::UpdateProfileRequest>,
+    ) -> Reply<pb::UpdateProfileResponse> {
         let caller = caller(&self.app, &request).await?;
         let account = self
             .app
@@ -73,12 +86,19 @@ impl IdentityService for IdentityGrpc {
         }))
     }
 
-    async fn set_profile_sync(&self, request: Request<pb::SetProfileSyncRequest>) -> Reply<pb::SetProfileSyncResponse> {
+    async fn set_profile_sync(
+        &self,
+        request: Request<pb::SetProfileSyncRequest>,
+    ) -> Reply<pb::SetProfileSyncResponse> {
         let caller = caller(&self.app, &request).await?;
         let r = request.into_inner();
         let account = self
             .app
-            .set_profile_sync(&caller, r.synced, change(r.local_profile.unwrap_or_default()))
+            .set_profile_sync(
+                &caller,
+                r.synced,
+                change(r.local_profile.unwrap_or_default()),
+            )
             .await
             .map_err(|e| to_status(&e))?;
         Ok(Response::new(pb::SetProfileSyncResponse {
@@ -98,9 +118,16 @@ impl IdentityService for IdentityGrpc {
         Ok(Response::new(pb::SetPresencePreferenceResponse {}))
     }
 
-    async fn get_guild_order(&self, request: Request<pb::GetGuildOrderRequest>) -> Reply<pb::GetGuildOrderResponse> {
+    async fn get_guild_order(
+        &self,
+        request: Request<pb::GetGuildOrderRequest>,
+    ) -> Reply<pb::GetGuildOrderResponse> {
         let caller = caller(&self.app, &request).await?;
-        let order = self.app.guild_order(&caller).await.map_err(|e| to_status(&e))?;
+        let order = self
+            .app
+            .guild_order(&caller)
+            .await
+            .map_err(|e| to_status(&e))?;
         Ok(Response::new(pb::GetGuildOrderResponse {
             guilds: order
                 .into_iter()
@@ -112,7 +139,10 @@ impl IdentityService for IdentityGrpc {
         }))
     }
 
-    async fn set_guild_order(&self, request: Request<pb::SetGuildOrderRequest>) -> Reply<pb::SetGuildOrderResponse> {
+    async fn set_guild_order(
+        &self,
+        request: Request<pb::SetGuildOrderRequest>,
+    ) -> Reply<pb::SetGuildOrderResponse> {
         let caller = caller(&self.app, &request).await?;
         let order = request
             .into_inner()
@@ -130,15 +160,25 @@ impl IdentityService for IdentityGrpc {
         Ok(Response::new(pb::SetGuildOrderResponse {}))
     }
 
-    async fn list_devices(&self, request: Request<pb::ListDevicesRequest>) -> Reply<pb::ListDevicesResponse> {
+    async fn list_devices(
+        &self,
+        request: Request<pb::ListDevicesRequest>,
+    ) -> Reply<pb::ListDevicesResponse> {
         let caller = caller(&self.app, &request).await?;
-        let devices = self.app.list_devices(&caller).await.map_err(|e| to_status(&e))?;
+        let devices = self
+            .app
+            .list_devices(&caller)
+            .await
+            .map_err(|e| to_status(&e))?;
         Ok(Response::new(pb::ListDevicesResponse {
             devices: devices.iter().map(convert::device).collect(),
         }))
     }
 
-    async fn revoke_device(&self, request: Request<pb::RevokeDeviceRequest>) -> Reply<pb::RevokeDeviceResponse> {
+    async fn revoke_device(
+        &self,
+        request: Request<pb::RevokeDeviceRequest>,
+    ) -> Reply<pb::RevokeDeviceResponse> {
         let r = request.into_inner();
         self.app
             .revoke_device(&r.user_id, r.revocation.as_ref())
@@ -179,7 +219,11 @@ impl IdentityService for IdentityGrpc {
         request: Request<pb::CreateSyncMailboxRequest>,
     ) -> Reply<pb::CreateSyncMailboxResponse> {
         let caller = caller(&self.app, &request).await?;
-        let created = self.app.create_mailbox(&caller).await.map_err(|e| to_status(&e))?;
+        let created = self
+            .app
+            .create_mailbox(&caller)
+            .await
+            .map_err(|e| to_status(&e))?;
         Ok(Response::new(pb::CreateSyncMailboxResponse {
             session_id: created.session_id,
             expires_at: convert::timestamp_ms(created.expires_at_ms),
@@ -187,7 +231,10 @@ impl IdentityService for IdentityGrpc {
         }))
     }
 
-    async fn sync_mailbox(&self, request: Request<pb::SyncMailboxRequest>) -> Reply<pb::SyncMailboxResponse> {
+    async fn sync_mailbox(
+        &self,
+        request: Request<pb::SyncMailboxRequest>,
+    ) -> Reply<pb::SyncMailboxResponse> {
         let caller = optional_caller(&self.app, &request).await;
         let r = request.into_inner();
         let data = self

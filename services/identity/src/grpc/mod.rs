@@ -16,8 +16,9 @@ use crate::app::{Caller, IdentityApp};
 
 /// The caller of a call that needs a session.
 async fn caller<T>(app: &IdentityApp, request: &Request<T>) -> Result<Caller, Status> {
-    let token = bearer(request.metadata())
-        .ok_or_else(|| Status::unauthenticated("this call needs an access token (authorization: Bearer <jwt>)"))?;
+    let token = bearer(request.metadata()).ok_or_else(|| {
+        Status::unauthenticated("this call needs an access token (authorization: Bearer <jwt>)")
+    })?;
     app.authenticate(token).await.map_err(|e| to_status(&e))
 }
 

@@ -1,8 +1,8 @@
 use std::sync::Arc;
 
 use mzchat_proto::identity::{
-    GetServerInfoRequest, GetServerInfoResponse, MessageLimits, PublicKey, RegistrationPolicy as PbPolicy,
-    UploadLimits, server_info_service_server::ServerInfoService,
+    GetServerInfoRequest, GetServerInfoResponse, MessageLimits, PublicKey,
+    RegistrationPolicy as PbPolicy, UploadLimits, server_info_service_server::ServerInfoService,
 };
 use tonic::{Request, Response, Status};
 
@@ -43,8 +43,16 @@ impl ServerInfoService for ServerInfoGrpc {
         let keys = self.app.keys();
         Ok(Response::new(GetServerInfoResponse {
             origin: config.server.origin.to_string(),
-            server_keys: keys.published(KeyPurpose::Server).into_iter().map(public_key).collect(),
-            session_keys: keys.published(KeyPurpose::Session).into_iter().map(public_key).collect(),
+            server_keys: keys
+                .published(KeyPurpose::Server)
+                .into_iter()
+                .map(public_key)
+                .collect(),
+            session_keys: keys
+                .published(KeyPurpose::Session)
+                .into_iter()
+                .map(public_key)
+                .collect(),
             software_version: env!("CARGO_PKG_VERSION").to_owned(),
             registration_policy: match config.registration {
                 RegistrationPolicy::Open => PbPolicy::Open,

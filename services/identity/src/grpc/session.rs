@@ -2,8 +2,9 @@ use std::sync::Arc;
 
 use mzchat_platform::error::to_status;
 use mzchat_proto::identity::{
-    IssueSessionRequest, IssueSessionResponse, LoginRequest, LoginResponse, LogoutRequest, LogoutResponse,
-    RefreshSessionRequest, RefreshSessionResponse, Session, session_internal_service_server::SessionInternalService,
+    IssueSessionRequest, IssueSessionResponse, LoginRequest, LoginResponse, LogoutRequest,
+    LogoutResponse, RefreshSessionRequest, RefreshSessionResponse, Session,
+    session_internal_service_server::SessionInternalService,
     session_service_server::SessionService,
 };
 use tonic::{Request, Response, Status};
@@ -32,7 +33,10 @@ fn session(tokens: SessionTokens) -> Session {
 
 #[tonic::async_trait]
 impl SessionService for SessionGrpc {
-    async fn login(&self, request: Request<LoginRequest>) -> Result<Response<LoginResponse>, Status> {
+    async fn login(
+        &self,
+        request: Request<LoginRequest>,
+    ) -> Result<Response<LoginResponse>, Status> {
         let r = request.into_inner();
         let input = LoginInput {
             user_id: r.user_id,
@@ -63,7 +67,10 @@ impl SessionService for SessionGrpc {
         }))
     }
 
-    async fn logout(&self, request: Request<LogoutRequest>) -> Result<Response<LogoutResponse>, Status> {
+    async fn logout(
+        &self,
+        request: Request<LogoutRequest>,
+    ) -> Result<Response<LogoutResponse>, Status> {
         self.app
             .logout(&request.into_inner().refresh_token)
             .await

@@ -1,4 +1,6 @@
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set,
+};
 
 use super::entity::account;
 use crate::domain::{
@@ -26,7 +28,10 @@ fn to_domain(model: account::Model) -> Account {
 }
 
 pub async fn find(conn: &impl ConnectionTrait, user_id: &str) -> Result<Option<Account>, DbErr> {
-    Ok(account::Entity::find_by_id(user_id).one(conn).await?.map(to_domain))
+    Ok(account::Entity::find_by_id(user_id)
+        .one(conn)
+        .await?
+        .map(to_domain))
 }
 
 /// A new account. For shadow accounts the profile is the client's hint, also kept as the
@@ -39,7 +44,11 @@ pub struct NewAccount<'a> {
     pub profile: Profile,
 }
 
-pub async fn insert(conn: &impl ConnectionTrait, new: NewAccount<'_>, now_ms: i64) -> Result<Account, DbErr> {
+pub async fn insert(
+    conn: &impl ConnectionTrait,
+    new: NewAccount<'_>,
+    now_ms: i64,
+) -> Result<Account, DbErr> {
     let model = account::ActiveModel {
         user_id: Set(new.user_id.to_owned()),
         kind: Set(new.kind.as_str().to_owned()),
@@ -138,7 +147,12 @@ pub async fn set_profile_sync(
     }
 }
 
-pub async fn set_presence(conn: &impl ConnectionTrait, user_id: &str, preference: i32, now_ms: i64) -> Result<Option<Account>, DbErr> {
+pub async fn set_presence(
+    conn: &impl ConnectionTrait,
+    user_id: &str,
+    preference: i32,
+    now_ms: i64,
+) -> Result<Option<Account>, DbErr> {
     let Some(model) = account::Entity::find_by_id(user_id).one(conn).await? else {
         return Ok(None);
     };
@@ -148,7 +162,10 @@ pub async fn set_presence(conn: &impl ConnectionTrait, user_id: &str, preference
     Ok(Some(to_domain(active.update(conn).await?)))
 }
 
-pub async fn guild_order(conn: &impl ConnectionTrait, user_id: &str) -> Result<Vec<GuildPlace>, DbErr> {
+pub async fn guild_order(
+    conn: &impl ConnectionTrait,
+    user_id: &str,
+) -> Result<Vec<GuildPlace>, DbErr> {
     let order = account::Entity::find_by_id(user_id)
         .one(conn)
         .await?
@@ -157,7 +174,12 @@ pub async fn guild_order(conn: &impl ConnectionTrait, user_id: &str) -> Result<V
     Ok(serde_json::from_str(&order).unwrap_or_default())
 }
 
-pub async fn set_guild_order(conn: &impl ConnectionTrait, user_id: &str, order: &[GuildPlace], now_ms: i64) -> Result<(), DbErr> {
+pub async fn set_guild_order(
+    conn: &impl ConnectionTrait,
+    user_id: &str,
+    order: &[GuildPlace],
+    now_ms: i64,
+) -> Result<(), DbErr> {
     let json = serde_json::to_string(order).map_err(|e| DbErr::Custom(e.to_string()))?;
     account::Entity::update_many()
         .col_expr(account::Column::GuildOrder, json.into())

@@ -1,4 +1,6 @@
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 
 use super::entity::ban_notification;
 
@@ -14,7 +16,12 @@ pub struct BanNotice {
 }
 
 /// A page of a user's ban notifications, newest first, starting after `after_id`.
-pub async fn list(conn: &impl ConnectionTrait, user_id: &str, after_id: Option<&str>, limit: u64) -> Result<Vec<BanNotice>, DbErr> {
+pub async fn list(
+    conn: &impl ConnectionTrait,
+    user_id: &str,
+    after_id: Option<&str>,
+    limit: u64,
+) -> Result<Vec<BanNotice>, DbErr> {
     let mut query = ban_notification::Entity::find()
         .filter(ban_notification::Column::UserId.eq(user_id))
         .order_by_desc(ban_notification::Column::Id)

@@ -1,6 +1,6 @@
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, Set,
-    sea_query::OnConflict,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    Set, sea_query::OnConflict,
 };
 
 use super::entity::{device, revocation};
@@ -58,14 +58,25 @@ pub async fn record_certificate(
     Ok(is_new)
 }
 
-pub async fn find(conn: &impl ConnectionTrait, user_id: &str, device_id: &str) -> Result<Option<Device>, DbErr> {
-    Ok(device::Entity::find_by_id((user_id.to_owned(), device_id.to_owned()))
-        .one(conn)
-        .await?
-        .map(to_domain))
+pub async fn find(
+    conn: &impl ConnectionTrait,
+    user_id: &str,
+    device_id: &str,
+) -> Result<Option<Device>, DbErr> {
+    Ok(
+        device::Entity::find_by_id((user_id.to_owned(), device_id.to_owned()))
+            .one(conn)
+            .await?
+            .map(to_domain),
+    )
 }
 
-pub async fn touch(conn: &impl ConnectionTrait, user_id: &str, device_id: &str, now_ms: i64) -> Result<(), DbErr> {
+pub async fn touch(
+    conn: &impl ConnectionTrait,
+    user_id: &str,
+    device_id: &str,
+    now_ms: i64,
+) -> Result<(), DbErr> {
     device::Entity::update_many()
         .col_expr(device::Column::LastSeenAt, now_ms.into())
         .filter(device::Column::UserId.eq(user_id))
@@ -87,17 +98,30 @@ pub async fn list(conn: &impl ConnectionTrait, user_id: &str) -> Result<Vec<Devi
 }
 
 /// When the device was revoked (seconds since the epoch), if it was.
-pub async fn revoked_at(conn: &impl ConnectionTrait, user_id: &str, device_id: &str) -> Result<Option<i64>, DbErr> {
-    Ok(revocation::Entity::find_by_id((user_id.to_owned(), device_id.to_owned()))
-        .one(conn)
-        .await?
-        .map(|r| r.revoked_at))
+pub async fn revoked_at(
+    conn: &impl ConnectionTrait,
+    user_id: &str,
+    device_id: &str,
+) -> Result<Option<i64>, DbErr> {
+    Ok(
+        revocation::Entity::find_by_id((user_id.to_owned(), device_id.to_owned()))
+            .one(conn)
+            .await?
+            .map(|r| r.revoked_at),
+    )
 }
 
 /// Stores a revocation (the first one received wins) and marks the device revoked; returns
 /// false when the device was already revoked.
-pub async fn revoke(conn: &impl ConnectionTrait, revocation: &VerifiedRevocation, now_ms: i64) -> Result<bool, DbErr> {
-    if revoked_at(conn, &revocation.user_id, &revocation.device_id).await?.is_some() {
+pub async fn revoke(
+    conn: &impl ConnectionTrait,
+    revocation: &VerifiedRevocation,
+    now_ms: i64,
+) -> Result<bool, DbErr> {
+    if revoked_at(conn, &revocation.user_id, &revocation.device_id)
+        .await?
+        .is_some()
+    {
         return Ok(false);
     }
     revocation::ActiveModel {

@@ -1,4 +1,6 @@
-use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set,
+};
 
 use super::entity::server_key;
 
@@ -67,7 +69,12 @@ pub async fn insert(conn: &impl ConnectionTrait, key: &StoredKey) -> Result<(), 
 }
 
 /// Stops signing with a key; it stays published until `publish_until`.
-pub async fn retire(conn: &impl ConnectionTrait, key_id: &str, now_ms: i64, publish_until: i64) -> Result<(), DbErr> {
+pub async fn retire(
+    conn: &impl ConnectionTrait,
+    key_id: &str,
+    now_ms: i64,
+    publish_until: i64,
+) -> Result<(), DbErr> {
     server_key::Entity::update_many()
         .col_expr(server_key::Column::RetiredAt, now_ms.into())
         .col_expr(server_key::Column::PublishUntil, publish_until.into())

@@ -1,7 +1,9 @@
 //! Pairing mailboxes (PROTOCOL.md section 3), kept in the database so both sides may reach
 //! different replicas.
 
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set,
+};
 
 use super::entity::mailbox;
 
@@ -19,7 +21,13 @@ pub struct Mailbox {
     pub expires_at: i64,
 }
 
-pub async fn create(conn: &impl ConnectionTrait, session_id: &str, initiator: &str, now_ms: i64, expires_at: i64) -> Result<(), DbErr> {
+pub async fn create(
+    conn: &impl ConnectionTrait,
+    session_id: &str,
+    initiator: &str,
+    now_ms: i64,
+    expires_at: i64,
+) -> Result<(), DbErr> {
     mailbox::ActiveModel {
         session_id: Set(session_id.to_owned()),
         initiator_user_id: Set(initiator.to_owned()),
@@ -36,7 +44,11 @@ pub async fn create(conn: &impl ConnectionTrait, session_id: &str, initiator: &s
 }
 
 /// A live (unexpired) mailbox.
-pub async fn find(conn: &impl ConnectionTrait, session_id: &str, now_ms: i64) -> Result<Option<Mailbox>, DbErr> {
+pub async fn find(
+    conn: &impl ConnectionTrait,
+    session_id: &str,
+    now_ms: i64,
+) -> Result<Option<Mailbox>, DbErr> {
     Ok(mailbox::Entity::find_by_id(session_id)
         .filter(mailbox::Column::ExpiresAt.gt(now_ms))
         .one(conn)
@@ -50,7 +62,12 @@ pub async fn find(conn: &impl ConnectionTrait, session_id: &str, now_ms: i64) ->
 }
 
 /// Posts `side`'s payload; false when that side had already posted.
-pub async fn post(conn: &impl ConnectionTrait, session_id: &str, side: Side, payload: Vec<u8>) -> Result<bool, DbErr> {
+pub async fn post(
+    conn: &impl ConnectionTrait,
+    session_id: &str,
+    side: Side,
+    payload: Vec<u8>,
+) -> Result<bool, DbErr> {
     let column = match side {
         Side::Initiator => mailbox::Column::InitiatorPayload,
         Side::Joiner => mailbox::Column::JoinerPayload,
@@ -66,7 +83,11 @@ pub async fn post(conn: &impl ConnectionTrait, session_id: &str, side: Side, pay
 }
 
 /// Marks the payload `reader` received as read, and deletes the mailbox once both were read.
-pub async fn mark_read(conn: &impl ConnectionTrait, session_id: &str, reader: Side) -> Result<(), DbErr> {
+pub async fn mark_read(
+    conn: &impl ConnectionTrait,
+    session_id: &str,
+    reader: Side,
+) -> Result<(), DbErr> {
     let column = match reader {
         Side::Initiator => mailbox::Column::JoinerPayloadRead,
         Side::Joiner => mailbox::Column::InitiatorPayloadRead,

@@ -1,7 +1,9 @@
 //! Refresh tokens (stored hashed, rotated on every use, reuse revokes the chain) and the login
 //! replay cache, both shared by every replica through the database.
 
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set,
+};
 
 use super::{
     entity::{login_nonce, refresh_token},
@@ -9,7 +11,11 @@ use super::{
 };
 
 /// Records a (device key, nonce) pair; false when it was seen before (a replay).
-pub async fn remember_nonce(conn: &impl ConnectionTrait, nonce_key: String, expires_at: i64) -> Result<bool, DbErr> {
+pub async fn remember_nonce(
+    conn: &impl ConnectionTrait,
+    nonce_key: String,
+    expires_at: i64,
+) -> Result<bool, DbErr> {
     let result = login_nonce::ActiveModel {
         nonce_key: Set(nonce_key),
         expires_at: Set(expires_at),
@@ -31,7 +37,11 @@ pub struct NewRefreshToken<'a> {
     pub expires_at_ms: i64,
 }
 
-pub async fn insert(conn: &impl ConnectionTrait, token: NewRefreshToken<'_>, now_ms: i64) -> Result<(), DbErr> {
+pub async fn insert(
+    conn: &impl ConnectionTrait,
+    token: NewRefreshToken<'_>,
+    now_ms: i64,
+) -> Result<(), DbErr> {
     refresh_token::ActiveModel {
         token_hash: Set(token.token_hash),
         family_id: Set(token.family_id.to_owned()),
@@ -51,7 +61,11 @@ pub async fn insert(conn: &impl ConnectionTrait, token: NewRefreshToken<'_>, now
 #[derive(Debug, PartialEq, Eq)]
 pub enum Presented {
     /// Valid and now spent: issue the next one in `family_id`.
-    Fresh { family_id: String, user_id: String, device_id: String },
+    Fresh {
+        family_id: String,
+        user_id: String,
+        device_id: String,
+    },
     Unknown,
     Expired,
     Revoked,
@@ -60,8 +74,15 @@ pub enum Presented {
 }
 
 /// Spends a refresh token atomically: of two concurrent uses, exactly one is `Fresh`.
-pub async fn spend(conn: &impl ConnectionTrait, token_hash: &str, now_ms: i64) -> Result<Presented, DbErr> {
-    let Some(row) = refresh_token::Entity::find_by_id(token_hash).one(conn).await? else {
+pub async fn spend(
+    conn: &impl ConnectionTrait,
+    token_hash: &str,
+    now_ms: i64,
+) -> Result<Presented, DbErr> {
+    let Some(row) = refresh_token::Entity::find_by_id(token_hash)
+        .one(conn)
+        .await?
+    else {
         return Ok(Presented::Unknown);
     };
     if row.revoked_at.is_some() {
@@ -89,7 +110,11 @@ pub async fn spend(conn: &impl ConnectionTrait, token_hash: &str, now_ms: i64) -
     Ok(Presented::Reused)
 }
 
-pub async fn revoke_family(conn: &impl ConnectionTrait, family_id: &str, now_ms: i64) -> Result<(), DbErr> {
+pub async fn revoke_family(
+    conn: &impl ConnectionTrait,
+    family_id: &str,
+    now_ms: i64,
+) -> Result<(), DbErr> {
     refresh_token::Entity::update_many()
         .col_expr(refresh_token::Column::RevokedAt, now_ms.into())
         .filter(refresh_token::Column::FamilyId.eq(family_id))
@@ -100,14 +125,22 @@ pub async fn revoke_family(conn: &impl ConnectionTrait, family_id: &str, now_ms:
 }
 
 /// The family of a token, to end a session on logout.
-pub async fn family_of(conn: &impl ConnectionTrait, token_hash: &str) -> Result<Option<String>, DbErr> {
+pub async fn family_of(
+    conn: &impl ConnectionTrait,
+    token_hash: &str,
+) -> Result<Option<String>, DbErr> {
     Ok(refresh_token::Entity::find_by_id(token_hash)
         .one(conn)
         .await?
         .map(|row| row.family_id))
 }
 
-pub async fn revoke_device(conn: &impl ConnectionTrait, user_id: &str, device_id: &str, now_ms: i64) -> Result<(), DbErr> {
+pub async fn revoke_device(
+    conn: &impl ConnectionTrait,
+    user_id: &str,
+    device_id: &str,
+    now_ms: i64,
+) -> Result<(), DbErr> {
     refresh_token::Entity::update_many()
         .col_expr(refresh_token::Column::RevokedAt, now_ms.into())
         .filter(refresh_token::Column::UserId.eq(user_id))

@@ -94,7 +94,11 @@ impl Bus for LocalBus {
             let stream = state
                 .streams
                 .iter()
-                .find(|s| s.subjects.iter().any(|p| subject_matches(p, &message.subject)))
+                .find(|s| {
+                    s.subjects
+                        .iter()
+                        .any(|p| subject_matches(p, &message.subject))
+                })
                 .map(|s| s.name)
                 .ok_or_else(|| BusError::NoStream(message.subject.clone()))?;
             let settled = state.settled.get(&message.id).cloned().unwrap_or_default();

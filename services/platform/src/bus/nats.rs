@@ -124,7 +124,11 @@ impl NatsBus {
         }
     }
 
-    async fn pump_once(&self, spec: &ConsumerSpec, tx: &mpsc::Sender<Delivery>) -> Result<(), String> {
+    async fn pump_once(
+        &self,
+        spec: &ConsumerSpec,
+        tx: &mpsc::Sender<Delivery>,
+    ) -> Result<(), String> {
         let stream = self
             .js
             .get_stream(self.stream_name(spec.stream))
@@ -148,7 +152,10 @@ impl NatsBus {
         let prefix = format!("{}.", self.prefix);
         while let Some(next) = messages.next().await {
             let message = next.map_err(|e| e.to_string())?;
-            let attempt = message.info().map(|i| i.delivered.max(1) as u64).unwrap_or(1);
+            let attempt = message
+                .info()
+                .map(|i| i.delivered.max(1) as u64)
+                .unwrap_or(1);
             let headers: Vec<(String, String)> = message
                 .headers
                 .iter()
@@ -184,10 +191,7 @@ impl NatsBus {
     }
 }
 
-pub(super) async fn settle(
-    message: &jetstream::Message,
-    outcome: Outcome,
-) -> Result<(), BusError> {
+pub(super) async fn settle(message: &jetstream::Message, outcome: Outcome) -> Result<(), BusError> {
     let kind = match outcome {
         Outcome::Ack => AckKind::Ack,
         Outcome::Nak(delay) => AckKind::Nak(Some(delay)),

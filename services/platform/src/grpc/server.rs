@@ -88,7 +88,9 @@ impl GrpcServer {
                 self.routes.add_service(v1);
                 self.routes.add_service(v1alpha);
             }
-            (Err(err), _) | (_, Err(err)) => tracing::error!(error = %err, "grpc reflection unavailable"),
+            (Err(err), _) | (_, Err(err)) => {
+                tracing::error!(error = %err, "grpc reflection unavailable")
+            }
         }
         self.health
             .set_service_status("", ServingStatus::Serving)
@@ -143,12 +145,7 @@ fn rpc_paths(encoded: &[u8]) -> Vec<String> {
         .flat_map(|file| {
             file.service.iter().flat_map(move |service| {
                 service.method.iter().map(move |method| {
-                    format!(
-                        "/{}.{}/{}",
-                        file.package(),
-                        service.name(),
-                        method.name()
-                    )
+                    format!("/{}.{}/{}", file.package(), service.name(), method.name())
                 })
             })
         })

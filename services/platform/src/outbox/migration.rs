@@ -25,7 +25,12 @@ pub async fn create_outbox_table(manager: &SchemaManager<'_>) -> Result<(), DbEr
                         .auto_increment()
                         .primary_key(),
                 )
-                .col(ColumnDef::new(Outbox::EventId).string().not_null().unique_key())
+                .col(
+                    ColumnDef::new(Outbox::EventId)
+                        .string()
+                        .not_null()
+                        .unique_key(),
+                )
                 .col(ColumnDef::new(Outbox::Subject).string().not_null())
                 .col(ColumnDef::new(Outbox::Payload).blob().not_null())
                 .col(ColumnDef::new(Outbox::Headers).text().not_null())

@@ -51,8 +51,13 @@ impl Outbox {
     }
 
     /// Stores `event` through `conn`, which should be the transaction of the state change.
-    pub async fn enqueue<C: ConnectionTrait>(&self, conn: &C, event: OutboxEvent) -> Result<(), DbErr> {
-        let headers = serde_json::to_string(&event.headers).map_err(|e| DbErr::Custom(e.to_string()))?;
+    pub async fn enqueue<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        event: OutboxEvent,
+    ) -> Result<(), DbErr> {
+        let headers =
+            serde_json::to_string(&event.headers).map_err(|e| DbErr::Custom(e.to_string()))?;
         entity::ActiveModel {
             event_id: Set(event.id),
             subject: Set(event.subject),

@@ -52,7 +52,12 @@ enum Pass {
 }
 
 impl OutboxRelay {
-    pub fn new(db: DatabaseConnection, bus: Arc<dyn Bus>, outbox: &Outbox, service: &'static str) -> Self {
+    pub fn new(
+        db: DatabaseConnection,
+        bus: Arc<dyn Bus>,
+        outbox: &Outbox,
+        service: &'static str,
+    ) -> Self {
         Self {
             db,
             bus,
@@ -143,7 +148,8 @@ impl OutboxRelay {
             if self.held.contains_key(&row.subject) {
                 continue;
             }
-            let headers: Vec<(String, String)> = serde_json::from_str(&row.headers).unwrap_or_default();
+            let headers: Vec<(String, String)> =
+                serde_json::from_str(&row.headers).unwrap_or_default();
             let message = Message {
                 subject: row.subject.clone(),
                 id: row.event_id.clone(),

