@@ -1,0 +1,6 @@
+//! Tests of the `mzchatd` binary itself: it is started as a real process.
+
+mod cli;
+mod crash;
+mod daemon;
+mod smoke;

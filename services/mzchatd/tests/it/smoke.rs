@@ -1,0 +1,93 @@
+use std::process::Command;
+
+use mzchat_client::{Client, KeyStore, LocalIdentity};
+use mzchat_proto::{
+    guild::{ListGuildsRequest, guild_service_client::GuildServiceClient},
+    media::{GetFileRequest, media_service_client::MediaServiceClient},
+};
+use tonic::Code;
+
+use crate::daemon::{Daemon, unique};
+
+fn client_for(origin: &str) -> Client {
+    let store = KeyStore::new(std::env::temp_dir().join(unique("mzchatd-client-")));
+    store
+        .save_identity(&LocalIdentity::generate(origin, "laptop").expect("keys"))
+        .expect("save");
+    Client::open(store).expect("client")
+}
+
+// Multi-threaded: the client's connection must keep running while the test blocks on the
+// process, or the server's graceful shutdown would wait for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_one_process_mode_serves_identity_and_honestly_refuses_the_rest() {
+    let data = std::env::temp_dir().join(unique("mzchatd-smoke-"));
+    let mut daemon = Daemon::start(&data, &[]);
+    let client = client_for(&daemon.origin);
+    client.login(&daemon.origin, None, "").await.expect("login");
+    assert_eq!(
+        client.whoami(&daemon.origin).await.expect("whoami").user_id,
+        client.identity().user_id()
+    );
+
+    let channel = client.channel(&daemon.origin).expect("channel");
+    let status = GuildServiceClient::new(channel.clone())
+        .list_guilds(ListGuildsRequest::default())
+        .await
+        .expect_err("guild not built");
+    assert_eq!(status.code(), Code::Unimplemented);
+    let status = MediaServiceClient::new(channel)
+        .get_file(GetFileRequest::default())
+        .await
+        .expect_err("media not built");
+    assert_eq!(status.code(), Code::Unimplemented);
+
+    let metrics = reqwest_like_get(daemon.admin_port, "/metrics").await;
+    assert!(
+        metrics.contains("mzchat_grpc_server_handled_total"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("method=\"Login\""), "{metrics}");
+
+    assert!(
+        daemon.terminate().success(),
+        "clean exit on SIGTERM: {}",
+        daemon.log_text()
+    );
+    std::fs::remove_dir_all(data).ok();
+}
+
+#[test]
+fn an_invalid_configuration_exits_64_before_binding() {
+    let output = Command::new(env!("CARGO_BIN_EXE_mzchatd"))
+        .args(["all", "--origin", "http://chat.example.org"])
+        .output()
+        .expect("run mzchatd");
+    assert_eq!(output.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--origin"), "{stderr}");
+    let output = Command::new(env!("CARGO_BIN_EXE_mzchatd"))
+        .args(["identity", "--insecure-dev"])
+        .output()
+        .expect("run mzchatd");
+    assert_eq!(
+        output.status.code(),
+        Some(64),
+        "split mode needs an internal token"
+    );
+}
+
+/// A plain HTTP/1.0 GET on the admin port.
+async fn reqwest_like_get(port: u16, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("admin port");
+    stream
+        .write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes())
+        .await
+        .expect("write");
+    let mut body = String::new();
+    stream.read_to_string(&mut body).await.expect("read");
+    body
+}
