@@ -15,7 +15,7 @@ build:
 ## Every test: unit tests and integration tests against the real PostgreSQL and NATS
 ## (started by `make services-up` if they are down).
 test: services-up
-	$(CARGO) test --workspace --no-fail-fast
+	CARGO=$(CARGO) deploy/dev/run-tests.sh
 
 ## Unit tests only (no services needed).
 test-unit:
