@@ -60,9 +60,12 @@ impl Memberships {
             Err(status) if status.code() == tonic::Code::Unimplemented => {
                 Ok(GuildClaims::default())
             }
-            Err(status) => Err(IdentityError::Internal(format!(
-                "guild service unavailable for memberships: {status}"
-            ))),
+            Err(status) => {
+                tracing::warn!(code = ?status.code(), message = status.message(), "guild memberships unavailable");
+                Err(IdentityError::Unavailable(
+                    "guild memberships cannot be read right now; try again shortly".into(),
+                ))
+            }
         }
     }
 }

@@ -25,6 +25,9 @@ pub enum IdentityError {
     HomeserverMoved { new_homeserver: String },
     #[error("{0}")]
     Unimplemented(String),
+    /// A service this call depends on cannot be reached; retrying later may work.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("storage error")]
     Store(#[from] sea_orm::DbErr),
     #[error("{0}")]
@@ -45,6 +48,7 @@ impl DomainError for IdentityError {
                 ErrorKind::FailedPrecondition
             }
             IdentityError::Unimplemented(_) => ErrorKind::Unimplemented,
+            IdentityError::Unavailable(_) => ErrorKind::Unavailable,
             IdentityError::Store(_) | IdentityError::Internal(_) => ErrorKind::Internal,
         }
     }

@@ -285,3 +285,40 @@ async fn migration_proofs_are_not_supported_yet(backend: Backend) {
     );
     server.finish().await;
 }
+
+both_backends!(a_certificate_naming_another_home_server_is_refused);
+
+async fn a_certificate_naming_another_home_server_is_refused(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let client = server.client(None);
+    client.login(&server.origin, None, "").await.expect("login");
+    // The same keys, now claiming a different home server without a migration proof.
+    let original = client.identity();
+    let moved = mzchat_client::LocalIdentity {
+        root: original.root.clone(),
+        device: original.device.clone(),
+        device_id: original.device_id.clone(),
+        home_server: "http://elsewhere.example:7600".into(),
+    };
+    let store = mzchat_client::KeyStore::new(
+        std::env::temp_dir().join(crate::harness::unique("mzchat-moved-")),
+    );
+    store.save_identity(&moved).expect("save");
+    let impostor = mzchat_client::Client::open(store).expect("client");
+    let err = impostor
+        .login(&server.origin, None, "")
+        .await
+        .expect_err("refused");
+    match err {
+        mzchat_client::ClientError::Rpc(status) => {
+            assert_eq!(status.code(), Code::Unauthenticated);
+            assert!(
+                status.message().contains("homed on"),
+                "{}",
+                status.message()
+            );
+        }
+        other => panic!("expected a status, got {other}"),
+    }
+    server.finish().await;
+}

@@ -37,11 +37,16 @@ impl Daemon {
     }
 
     pub fn start_on(port: u16, data_dir: &Path, extra: &[&str]) -> Self {
+        Self::start_mode("all", port, data_dir, extra)
+    }
+
+    /// Starts `mzchatd <mode>`.
+    pub fn start_mode(mode: &str, port: u16, data_dir: &Path, extra: &[&str]) -> Self {
         let admin_port = free_port();
         std::fs::create_dir_all(data_dir).expect("data dir");
         let log = data_dir.join(format!("mzchatd-{}.log", unique("")));
         let child = Command::new(env!("CARGO_BIN_EXE_mzchatd"))
-            .arg("all")
+            .arg(mode)
             .args(["--insecure-dev", "--listen", &format!("127.0.0.1:{port}")])
             .args(["--admin-listen", &format!("127.0.0.1:{admin_port}")])
             .arg("--data-dir")

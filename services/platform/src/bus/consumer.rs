@@ -4,6 +4,7 @@
 use std::{future::Future, sync::Arc, time::Duration};
 
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::{Bus, BusError, ConsumerSpec, Envelope};
 
@@ -40,7 +41,9 @@ where
                 None => return Ok(()),
             },
         };
-        let result = handler(delivery.envelope()).await;
+        let span = tracing::info_span!("bus.consume", consumer = %durable, subject = %delivery.subject, attempt = delivery.attempt);
+        crate::telemetry::follow_trace(&span, &delivery.headers);
+        let result = handler(delivery.envelope()).instrument(span).await;
         let subject = delivery.subject.clone();
         let attempt = delivery.attempt;
         let settled = match result {

@@ -1,0 +1,75 @@
+//! Services in separate processes over PostgreSQL and NATS, as Kubernetes runs them.
+
+use mzchat_client::{Client, KeyStore, LocalIdentity};
+use mzchat_proto::guild::{ListGuildsRequest, guild_service_client::GuildServiceClient};
+use tonic::Code;
+
+use crate::daemon::{Daemon, Nats, free_port, unique};
+
+fn database_url() -> String {
+    std::env::var("MZCHAT_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identity_and_guild_run_as_separate_processes() {
+    let nats = Nats::start();
+    let data = std::env::temp_dir().join(unique("mzchatd-split-"));
+    let schema_prefix = format!("{}_", unique("s"));
+    let (nats_url, db_url) = (nats.url(), database_url());
+    let shared = [
+        "--database-url",
+        db_url.as_str(),
+        "--database-schema-prefix",
+        schema_prefix.as_str(),
+        "--nats-url",
+        nats_url.as_str(),
+        "--internal-token",
+        "split-test-internal-token",
+    ];
+    let guild_port = free_port();
+    let guild = Daemon::start_mode("guild", guild_port, &data.join("guild"), &shared);
+    let guild_url = format!("http://127.0.0.1:{guild_port}");
+    let identity_port = free_port();
+    let mut identity_flags = shared.to_vec();
+    identity_flags.extend(["--migrate", "--guild-internal-url", guild_url.as_str()]);
+    let identity = Daemon::start_mode(
+        "identity",
+        identity_port,
+        &data.join("identity"),
+        &identity_flags,
+    );
+
+    let store = KeyStore::new(data.join("client"));
+    store
+        .save_identity(&LocalIdentity::generate(&identity.origin, "laptop").expect("keys"))
+        .expect("save");
+    let client = Client::open(store).expect("client");
+    client
+        .login(&identity.origin, None, "")
+        .await
+        .expect("login through the identity process");
+    client.whoami(&identity.origin).await.expect("whoami");
+
+    // Each process serves only its own service.
+    let on_identity = GuildServiceClient::new(client.channel(&identity.origin).expect("channel"))
+        .list_guilds(ListGuildsRequest::default())
+        .await
+        .expect_err("identity does not serve guilds");
+    assert_eq!(on_identity.code(), Code::Unimplemented);
+    let on_guild = GuildServiceClient::new(client.channel(&guild.origin).expect("channel"))
+        .list_guilds(ListGuildsRequest::default())
+        .await
+        .expect_err("guild service not built yet");
+    assert_eq!(on_guild.code(), Code::Unimplemented);
+
+    drop((identity, guild));
+    use sea_orm::ConnectionTrait;
+    let db = sea_orm::Database::connect(db_url).await.expect("postgres");
+    db.execute_unprepared(&format!(
+        "DROP SCHEMA IF EXISTS \"{schema_prefix}identity\" CASCADE"
+    ))
+    .await
+    .expect("drop schema");
+    std::fs::remove_dir_all(data).ok();
+}
