@@ -3,7 +3,10 @@
 //! identity schema so every replica signs with the same ones; they rotate after the configured
 //! age, and a retired key stays published until what it signed has expired.
 
-use std::{sync::RwLock, time::Duration};
+use std::{
+    sync::{Mutex, RwLock},
+    time::{Duration, Instant},
+};
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use ed25519_dalek::{SigningKey, VerifyingKey};
@@ -55,6 +58,7 @@ impl Loaded {
 
 pub struct KeyRing {
     loaded: RwLock<Loaded>,
+    last_reload: Mutex<Option<Instant>>,
     rotation: Duration,
     /// How long a retired key stays published, per purpose.
     session_retention: Duration,
@@ -86,6 +90,7 @@ impl KeyRing {
     pub fn new(rotation: Duration, access_token_ttl: Duration) -> Self {
         Self {
             loaded: RwLock::default(),
+            last_reload: Mutex::new(None),
             rotation,
             // Access tokens live access_token_ttl; delegation tokens 30 days.
             session_retention: access_token_ttl + Duration::from_secs(300),
@@ -96,30 +101,32 @@ impl KeyRing {
     /// Loads the published keys, creating or rotating the current ones as needed. Run at start
     /// and periodically, so every replica sees rotations done by the others.
     pub async fn refresh(&self, conn: &impl ConnectionTrait, now_ms: i64) -> Result<(), DbErr> {
-        let mut published = keys::published(conn, now_ms).await?;
+        let published = keys::published(conn, now_ms).await?;
         let mut changed = false;
         for purpose in [KeyPurpose::Session, KeyPurpose::Server] {
-            let loaded = Loaded {
-                keys: published.clone(),
+            let retention = match purpose {
+                KeyPurpose::Session => self.session_retention,
+                KeyPurpose::Server => self.server_retention,
             };
-            let current = loaded.current(purpose);
+            let publish_until = now_ms + retention.as_millis() as i64;
+            let mut current: Vec<&StoredKey> = published
+                .iter()
+                .filter(|k| k.purpose == purpose.as_str() && k.retired_at.is_none())
+                .collect();
+            current.sort_by_key(|k| k.created_at);
+            // Replicas starting together may each have created a key: keep the newest signing.
+            let newest = current.pop();
+            for extra in current {
+                keys::retire(conn, &extra.key_id, now_ms, publish_until).await?;
+                changed = true;
+            }
             let due =
-                current.is_none_or(|k| now_ms - k.created_at >= self.rotation.as_millis() as i64);
+                newest.is_none_or(|k| now_ms - k.created_at >= self.rotation.as_millis() as i64);
             if !due {
                 continue;
             }
-            if let Some(old) = current {
-                let retention = match purpose {
-                    KeyPurpose::Session => self.session_retention,
-                    KeyPurpose::Server => self.server_retention,
-                };
-                keys::retire(
-                    conn,
-                    &old.key_id,
-                    now_ms,
-                    now_ms + retention.as_millis() as i64,
-                )
-                .await?;
+            if let Some(old) = newest {
+                keys::retire(conn, &old.key_id, now_ms, publish_until).await?;
                 tracing::info!(key_id = %old.key_id, purpose = purpose.as_str(), "key retired");
             }
             let key = generate(purpose, now_ms);
@@ -127,12 +134,33 @@ impl KeyRing {
             tracing::info!(key_id = %key.key_id, purpose = purpose.as_str(), "key created");
             changed = true;
         }
-        if changed {
-            published = keys::published(conn, now_ms).await?;
+        let published = if changed {
+            keys::published(conn, now_ms).await?
+        } else {
+            published
+        };
+        self.store(published);
+        Ok(())
+    }
+
+    /// Reloads the published keys without rotating, at most once a second: a token signed by a
+    /// key another replica just created must not wait for the next periodic refresh.
+    pub async fn reload(&self, conn: &impl ConnectionTrait, now_ms: i64) -> Result<(), DbErr> {
+        {
+            let mut last = self.last_reload.lock().unwrap_or_else(|e| e.into_inner());
+            if last.is_some_and(|at| at.elapsed() < Duration::from_secs(1)) {
+                return Ok(());
+            }
+            *last = Some(Instant::now());
         }
+        let published = keys::published(conn, now_ms).await?;
+        self.store(published);
+        Ok(())
+    }
+
+    fn store(&self, published: Vec<StoredKey>) {
         let mut loaded = self.loaded.write().unwrap_or_else(|e| e.into_inner());
         loaded.keys = published;
-        Ok(())
     }
 
     /// The key that signs now, with its id.

@@ -43,7 +43,10 @@ impl Origin {
         if !host_ok {
             return Err(OriginError::Host);
         }
+        // The scheme's default port is left out, so one server has one spelling.
         let origin = match port {
+            Some(443) if scheme == "https" => format!("{scheme}://{host}"),
+            Some(80) if scheme == "http" => format!("{scheme}://{host}"),
             Some(port) => format!("{scheme}://{host}:{port}"),
             None => format!("{scheme}://{host}"),
         };
@@ -135,6 +138,14 @@ mod tests {
             Origin::parse("ftp://a.example", false),
             Err(OriginError::Scheme)
         );
+    }
+
+    #[test]
+    fn drops_the_default_port() {
+        let origin = Origin::parse("https://chat.example.org:443", false).expect("valid");
+        assert_eq!(origin.as_str(), "https://chat.example.org");
+        let origin = Origin::parse("http://127.0.0.1:80", true).expect("valid");
+        assert_eq!(origin.as_str(), "http://127.0.0.1");
     }
 
     #[test]

@@ -43,9 +43,9 @@ impl IdentityApp {
         })
     }
 
-    /// Posts this side's payload (if any) and returns the other side's, waiting for it up to
-    /// 60 s when asked. The initiator is the authenticated user who created the mailbox; anyone
-    /// else is the joiner.
+    /// Posts this side's payload (if any) and takes the other side's, waiting for it up to 60 s
+    /// when asked. The initiator is the authenticated user who created the mailbox; anyone else
+    /// is the joiner. Each payload is handed out once.
     pub async fn sync_mailbox(
         &self,
         caller: Option<&Caller>,
@@ -82,18 +82,13 @@ impl IdentityApp {
             };
         loop {
             let now_ms = mzchat_platform::db::now_millis();
-            let Some(mailbox) = store::mailboxes::find(&self.db, session_id, now_ms).await? else {
-                return Err(not_found());
-            };
-            let other = match side {
-                Side::Initiator => mailbox.joiner_payload,
-                Side::Joiner => mailbox.initiator_payload,
-            };
-            if let Some(data) = other {
-                store::mailboxes::mark_read(&self.db, session_id, side).await?;
+            if let Some(data) = store::mailboxes::take(&self.db, session_id, side, now_ms).await? {
                 return Ok(Some(data));
             }
-            if tokio::time::Instant::now() >= deadline || now_ms >= mailbox.expires_at {
+            if now_ms >= mailbox.expires_at {
+                return Err(not_found());
+            }
+            if tokio::time::Instant::now() >= deadline {
                 return Ok(None);
             }
             tokio::time::sleep(POLL_INTERVAL).await;

@@ -8,7 +8,10 @@ mod session;
 use std::sync::Arc;
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use mzchat_platform::{outbox::Outbox, session_token::Claims};
+use mzchat_platform::{
+    outbox::Outbox,
+    session_token::{self, Claims, TokenError},
+};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use sha2::{Digest, Sha256};
 
@@ -18,7 +21,7 @@ use crate::{
     config::IdentityConfig,
     domain::{IdentityError, Result, unauthenticated},
     keys::{KeyPurpose, KeyRing},
-    memberships::Memberships,
+    memberships::{GuildClaims, Memberships},
     store,
 };
 
@@ -76,12 +79,24 @@ impl IdentityApp {
     /// Verifies an access token of this server and that its device is still in good standing.
     pub async fn authenticate(&self, token: &str) -> Result<Caller> {
         let now = crate::domain::unix_now();
-        let claims = mzchat_platform::session_token::verify(
-            token,
-            |kid| self.keys.verifying_key(KeyPurpose::Session, kid),
-            self.config.server.origin.as_str(),
-            now,
-        )
+        let verify = || {
+            session_token::verify(
+                token,
+                |kid| self.keys.verifying_key(KeyPurpose::Session, kid),
+                self.config.server.origin.as_str(),
+                now,
+            )
+        };
+        let claims = match verify() {
+            Err(TokenError::UnknownKey) => {
+                // Maybe a key another replica created since our last refresh.
+                self.keys
+                    .reload(&self.db, mzchat_platform::db::now_millis())
+                    .await?;
+                verify()
+            }
+            other => other,
+        }
         .map_err(|e| unauthenticated(e.to_string()))?;
         if store::devices::revoked_at(&self.db, &claims.sub, &claims.did)
             .await?
@@ -95,20 +110,27 @@ impl IdentityApp {
         })
     }
 
-    /// Signs an access token with current guild claims.
-    pub(crate) async fn access_token(
+    /// The user's guilds on this server, read now (a network call: make it outside
+    /// transactions).
+    pub(crate) async fn guild_claims(&self, user_id: &str) -> Result<GuildClaims> {
+        self.memberships.for_user(user_id).await
+    }
+
+    /// Signs an access token; it never outlives `not_after` (the device certificate's expiry).
+    pub(crate) fn sign_access_token(
         &self,
         user_id: &str,
         device_id: &str,
         home: &str,
+        guilds: GuildClaims,
+        not_after: i64,
     ) -> Result<(String, i64)> {
-        let guilds = self.memberships.for_user(user_id).await?;
         let (kid, key) = self
             .keys
             .signer(KeyPurpose::Session)
             .ok_or_else(|| IdentityError::Internal("no session key loaded".into()))?;
         let now = crate::domain::unix_now();
-        let exp = now + self.config.access_token_ttl.as_secs() as i64;
+        let exp = (now + self.config.access_token_ttl.as_secs() as i64).min(not_after);
         let claims = Claims {
             iss: self.config.server.origin.to_string(),
             sub: user_id.to_owned(),
@@ -120,23 +142,26 @@ impl IdentityApp {
             guild_roles: guilds.guild_roles,
             permission_versions_by_guild: guilds.permission_versions,
         };
-        Ok((
-            mzchat_platform::session_token::encode(&claims, &kid, &key),
-            exp,
-        ))
+        let token = session_token::encode(&claims, &kid, &key).map_err(|e| {
+            IdentityError::FailedPrecondition(format!("cannot issue a session: {e}"))
+        })?;
+        Ok((token, exp))
     }
 
-    /// Starts or continues a refresh-token chain; returns the token and its expiry (ms).
+    /// Starts or continues a refresh-token chain; returns the token and its expiry (ms), which
+    /// never passes `not_after` (seconds: the device certificate's expiry).
     pub(crate) async fn refresh_token(
         &self,
         conn: &impl ConnectionTrait,
         family_id: &str,
         user_id: &str,
         device_id: &str,
+        not_after: i64,
     ) -> Result<(String, i64)> {
         let token = URL_SAFE_NO_PAD.encode(random_bytes::<32>()?);
         let now_ms = mzchat_platform::db::now_millis();
-        let expires_at_ms = now_ms + self.config.refresh_token_ttl.as_millis() as i64;
+        let expires_at_ms = (now_ms + self.config.refresh_token_ttl.as_millis() as i64)
+            .min(not_after.saturating_mul(1000));
         store::sessions::insert(
             conn,
             store::sessions::NewRefreshToken {

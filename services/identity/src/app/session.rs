@@ -11,7 +11,7 @@ use crate::{
     config::RegistrationPolicy,
     domain::{
         IdentityError, Result,
-        account::{Account, AccountKind, Profile, Verification, default_display_name},
+        account::{Account, AccountKind, Device, Profile, Verification, default_display_name},
         login::{self, CLOCK_SKEW_SECS, VerifiedCertificate},
         unauthenticated, unix_now,
     },
@@ -102,29 +102,29 @@ impl IdentityApp {
         {
             return Err(unauthenticated("device certificate has been revoked"));
         }
+        // Asked before anything is written: if the guild service cannot answer, nothing changes.
+        let guilds = self.guild_claims(&cert.user_id).await?;
 
         let now_ms = mzchat_platform::db::now_millis();
         let txn = self.db.begin().await?;
         let (account, created) = match store::accounts::find(&txn, &cert.user_id).await? {
-            Some(account) => {
-                self.check_existing(&account, &cert)?;
-                store::accounts::touch(&txn, &account.user_id, now_ms).await?;
-                (account, false)
-            }
+            Some(account) => (account, false),
             None => {
-                let account = self
-                    .create_account(
-                        &txn,
-                        &cert,
-                        input.profile_hint,
-                        &input.registration_token,
-                        now,
-                        now_ms,
-                    )
-                    .await?;
-                (account, true)
+                self.create_account(
+                    &txn,
+                    &cert,
+                    input.profile_hint,
+                    &input.registration_token,
+                    now,
+                    now_ms,
+                )
+                .await?
             }
         };
+        if !created {
+            self.check_existing(&account, &cert)?;
+            store::accounts::touch(&txn, &account.user_id, now_ms).await?;
+        }
         let new_device = store::devices::record_certificate(&txn, &cert, now_ms).await?;
         if new_device && !created && account.kind == AccountKind::Shadow {
             // A device this server has not seen: ask the home server again at once.
@@ -137,13 +137,23 @@ impl IdentityApp {
         }
         let family_id = uuid::Uuid::now_v7().to_string();
         let (refresh_token, refresh_expires_at_ms) = self
-            .refresh_token(&txn, &family_id, &cert.user_id, &cert.device_id)
+            .refresh_token(
+                &txn,
+                &family_id,
+                &cert.user_id,
+                &cert.device_id,
+                cert.expires_at,
+            )
             .await?;
+        let (access_token, access_expires_at) = self.sign_access_token(
+            &cert.user_id,
+            &cert.device_id,
+            &account.home_server,
+            guilds,
+            cert.expires_at,
+        )?;
         txn.commit().await?;
         self.outbox.wake();
-        let (access_token, access_expires_at) = self
-            .access_token(&cert.user_id, &cert.device_id, &account.home_server)
-            .await?;
         tracing::info!(user_id = %cert.user_id, device_id = %cert.device_id, kind = account.kind.as_str(), "login");
         Ok((
             SessionTokens {
@@ -185,7 +195,7 @@ impl IdentityApp {
         registration_token: &str,
         now: i64,
         now_ms: i64,
-    ) -> Result<Account> {
+    ) -> Result<(Account, bool)> {
         let local = cert.home_server == self.config.server.origin;
         if local {
             self.check_registration(registration_token)?;
@@ -195,7 +205,7 @@ impl IdentityApp {
             // A local account's avatar is a file of this server, set with UpdateProfile.
             profile.avatar_url.clear();
         }
-        let account = store::accounts::insert(
+        let inserted = store::accounts::insert(
             txn,
             NewAccount {
                 user_id: &cert.user_id,
@@ -215,6 +225,15 @@ impl IdentityApp {
             now_ms,
         )
         .await?;
+        let Some(account) = inserted else {
+            // A concurrent login created it first: carry on with theirs.
+            let account = store::accounts::find(txn, &cert.user_id)
+                .await?
+                .ok_or_else(|| {
+                    IdentityError::Internal("account vanished after a conflict".into())
+                })?;
+            return Ok((account, false));
+        };
         let registered = AccountRegistered {
             user_id: account.user_id.clone(),
             home_server: account.home_server.clone(),
@@ -231,7 +250,7 @@ impl IdentityApp {
                 )
                 .await?;
         }
-        Ok(account)
+        Ok((account, true))
     }
 
     fn check_registration(&self, token: &str) -> Result<()> {
@@ -266,38 +285,72 @@ impl IdentityApp {
                 "refresh_token is malformed".into(),
             ));
         }
+        let token_hash = hash_token(refresh_token);
+        // Everything that needs no write, and the guild service's answer, comes first, so the
+        // transaction that spends the token is short.
+        let (user_id, device_id) = store::sessions::holder(&self.db, &token_hash)
+            .await?
+            .ok_or_else(|| unauthenticated("refresh token is not valid"))?;
+        let (account, device) = self.session_standing(&user_id, &device_id).await?;
+        let guilds = self.guild_claims(&user_id).await?;
+
         let now_ms = mzchat_platform::db::now_millis();
         let txn = self.db.begin().await?;
-        let (family_id, user_id, device_id) =
-            match store::sessions::spend(&txn, &hash_token(refresh_token), now_ms).await? {
-                Presented::Fresh {
-                    family_id,
-                    user_id,
-                    device_id,
-                } => (family_id, user_id, device_id),
-                Presented::Reused => {
-                    // Commit the chain's revocation before answering.
-                    txn.commit().await?;
-                    tracing::warn!("refresh token reuse detected; session revoked");
-                    return Err(unauthenticated(
-                        "refresh token was already used; the session has been revoked",
-                    ));
-                }
-                Presented::Unknown => return Err(unauthenticated("refresh token is not valid")),
-                Presented::Expired => {
-                    return Err(unauthenticated("refresh token has expired; log in again"));
-                }
-                Presented::Revoked => {
-                    return Err(unauthenticated("session has been revoked; log in again"));
-                }
-            };
-        if store::devices::revoked_at(&txn, &user_id, &device_id)
+        let family_id = match store::sessions::spend(&txn, &token_hash, now_ms).await? {
+            Presented::Fresh { family_id, .. } => family_id,
+            Presented::Reused => {
+                // Commit the chain's revocation before answering.
+                txn.commit().await?;
+                tracing::warn!(%user_id, %device_id, "refresh token reuse detected; session revoked");
+                return Err(unauthenticated(
+                    "refresh token was already used; the session has been revoked",
+                ));
+            }
+            Presented::Unknown => return Err(unauthenticated("refresh token is not valid")),
+            Presented::Expired => {
+                return Err(unauthenticated("refresh token has expired; log in again"));
+            }
+            Presented::Revoked => {
+                return Err(unauthenticated("session has been revoked; log in again"));
+            }
+        };
+        let not_after = device.certificate_expires_at;
+        let (refresh_token, refresh_expires_at_ms) = self
+            .refresh_token(&txn, &family_id, &user_id, &device_id, not_after)
+            .await?;
+        store::devices::touch(&txn, &user_id, &device_id, now_ms).await?;
+        store::accounts::touch(&txn, &user_id, now_ms).await?;
+        txn.commit().await?;
+        let (access_token, access_expires_at) = self.sign_access_token(
+            &user_id,
+            &device_id,
+            &account.home_server,
+            guilds,
+            not_after,
+        )?;
+        Ok(SessionTokens {
+            access_token,
+            access_expires_at,
+            refresh_token,
+            refresh_expires_at_ms,
+        })
+    }
+
+    /// The account and device behind a session, refused when the device was revoked, its
+    /// certificate expired, or the home server rejected the account.
+    async fn session_standing(&self, user_id: &str, device_id: &str) -> Result<(Account, Device)> {
+        let device = store::devices::find(&self.db, user_id, device_id)
             .await?
-            .is_some()
-        {
+            .ok_or_else(|| unauthenticated("this device is not known here; log in again"))?;
+        if device.revoked_at.is_some() {
             return Err(unauthenticated("this device has been revoked"));
         }
-        let account = store::accounts::find(&txn, &user_id)
+        if device.certificate_expires_at <= unix_now() {
+            return Err(unauthenticated(
+                "the device certificate has expired; log in with a new one",
+            ));
+        }
+        let account = store::accounts::find(&self.db, user_id)
             .await?
             .ok_or_else(|| unauthenticated("account no longer exists"))?;
         if account.verification == Verification::Rejected {
@@ -305,23 +358,7 @@ impl IdentityApp {
                 "the user's home server does not recognise this account".into(),
             ));
         }
-        let (refresh_token, refresh_expires_at_ms) = self
-            .refresh_token(&txn, &family_id, &user_id, &device_id)
-            .await?;
-        store::devices::touch(&txn, &user_id, &device_id, now_ms).await?;
-        store::accounts::touch(&txn, &user_id, now_ms).await?;
-        // Signed before commit: if the guild service cannot be asked, the spend rolls back and
-        // the client's refresh token stays good.
-        let (access_token, access_expires_at) = self
-            .access_token(&user_id, &device_id, &account.home_server)
-            .await?;
-        txn.commit().await?;
-        Ok(SessionTokens {
-            access_token,
-            access_expires_at,
-            refresh_token,
-            refresh_expires_at_ms,
-        })
+        Ok((account, device))
     }
 
     pub async fn logout(&self, refresh_token: &str) -> Result<()> {
@@ -336,16 +373,14 @@ impl IdentityApp {
 
     /// A fresh access token for a device that already has a session here (internal).
     pub async fn issue_session(&self, user_id: &str, device_id: &str) -> Result<(String, i64)> {
-        let device = store::devices::find(&self.db, user_id, device_id)
-            .await?
-            .ok_or_else(|| IdentityError::NotFound("no such device for this user".into()))?;
-        if device.revoked_at.is_some() {
-            return Err(unauthenticated("this device has been revoked"));
-        }
-        let account = store::accounts::find(&self.db, user_id)
-            .await?
-            .ok_or_else(|| IdentityError::NotFound("no such account".into()))?;
-        self.access_token(user_id, device_id, &account.home_server)
-            .await
+        let (account, device) = self.session_standing(user_id, device_id).await?;
+        let guilds = self.guild_claims(user_id).await?;
+        self.sign_access_token(
+            user_id,
+            device_id,
+            &account.home_server,
+            guilds,
+            device.certificate_expires_at,
+        )
     }
 }

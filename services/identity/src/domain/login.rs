@@ -56,9 +56,19 @@ fn statement_error(what: &str, err: StatementError) -> IdentityError {
     }
 }
 
+/// Latest timestamp accepted from the network (9999-12-31): keeps every later sum and
+/// difference far from overflow.
+const MAX_TIMESTAMP: i64 = 253_402_300_799;
+
 fn seconds(ts: Option<prost_types::Timestamp>, what: &str) -> Result<i64> {
-    ts.map(|t| t.seconds)
-        .ok_or_else(|| invalid(format!("{what} is required")))
+    let seconds = ts
+        .map(|t| t.seconds)
+        .ok_or_else(|| invalid(format!("{what} is required")))?;
+    if (0..=MAX_TIMESTAMP).contains(&seconds) {
+        Ok(seconds)
+    } else {
+        Err(invalid(format!("{what} is out of range")))
+    }
 }
 
 /// Checks a device certificate presented for `user_id` at time `now`.

@@ -277,3 +277,32 @@ fn verifies_revocations_signed_by_the_root_key_only() {
         "signature",
     );
 }
+
+#[test]
+fn extreme_timestamps_are_refused_without_overflow() {
+    let keys = Keys::new();
+    let mut cert = keys.certificate();
+    cert.issued_at = ts(i64::MIN);
+    cert.expires_at = ts(0);
+    assert_invalid(verify_certificate(
+        &keys.user_id(),
+        Some(&keys.sign_cert(&cert)),
+        NOW,
+        false,
+    ));
+    let cert = verify_certificate(
+        &keys.user_id(),
+        Some(&keys.sign_cert(&keys.certificate())),
+        NOW,
+        false,
+    )
+    .expect("valid certificate");
+    let mut proof = keys.proof();
+    proof.timestamp = ts(i64::MAX);
+    assert_invalid(verify_proof(
+        &cert,
+        Some(&keys.sign_proof(&proof)),
+        &origin(),
+        NOW,
+    ));
+}

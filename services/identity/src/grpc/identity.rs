@@ -235,7 +235,7 @@ impl IdentityService for IdentityGrpc {
         &self,
         request: Request<pb::SyncMailboxRequest>,
     ) -> Reply<pb::SyncMailboxResponse> {
-        let caller = optional_caller(&self.app, &request).await;
+        let caller = optional_caller(&self.app, &request).await?;
         let r = request.into_inner();
         let data = self
             .app

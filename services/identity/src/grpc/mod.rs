@@ -22,8 +22,18 @@ async fn caller<T>(app: &IdentityApp, request: &Request<T>) -> Result<Caller, St
     app.authenticate(token).await.map_err(|e| to_status(&e))
 }
 
-/// The caller when a session is optional (absent or invalid tokens both mean anonymous).
-async fn optional_caller<T>(app: &IdentityApp, request: &Request<T>) -> Option<Caller> {
-    let token = bearer(request.metadata())?;
-    app.authenticate(token).await.ok()
+/// The caller when a session is optional: no token means anonymous, but a token that does not
+/// verify is an error (an expired session must not silently act as someone else).
+async fn optional_caller<T>(
+    app: &IdentityApp,
+    request: &Request<T>,
+) -> Result<Option<Caller>, Status> {
+    match bearer(request.metadata()) {
+        None => Ok(None),
+        Some(token) => app
+            .authenticate(token)
+            .await
+            .map(Some)
+            .map_err(|e| to_status(&e)),
+    }
 }

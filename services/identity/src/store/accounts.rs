@@ -1,5 +1,6 @@
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set,
+    sea_query::OnConflict,
 };
 
 use super::entity::account;
@@ -44,11 +45,13 @@ pub struct NewAccount<'a> {
     pub profile: Profile,
 }
 
+/// Inserts the account; None when it already exists (a concurrent first login won).
 pub async fn insert(
     conn: &impl ConnectionTrait,
     new: NewAccount<'_>,
     now_ms: i64,
-) -> Result<Account, DbErr> {
+) -> Result<Option<Account>, DbErr> {
+    let user_id = new.user_id.to_owned();
     let model = account::ActiveModel {
         user_id: Set(new.user_id.to_owned()),
         kind: Set(new.kind.as_str().to_owned()),
@@ -70,10 +73,19 @@ pub async fn insert(
         created_at: Set(now_ms),
         updated_at: Set(now_ms),
         last_seen_at: Set(now_ms),
+    };
+    let inserted = account::Entity::insert(model)
+        .on_conflict(
+            OnConflict::column(account::Column::UserId)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(conn)
+        .await?;
+    if inserted == 0 {
+        return Ok(None);
     }
-    .insert(conn)
-    .await?;
-    Ok(to_domain(model))
+    find(conn, &user_id).await
 }
 
 pub async fn touch(conn: &impl ConnectionTrait, user_id: &str, now_ms: i64) -> Result<(), DbErr> {

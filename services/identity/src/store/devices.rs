@@ -1,6 +1,6 @@
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    Set, sea_query::OnConflict,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, Set,
+    sea_query::OnConflict,
 };
 
 use super::entity::{device, revocation};
@@ -118,22 +118,25 @@ pub async fn revoke(
     revocation: &VerifiedRevocation,
     now_ms: i64,
 ) -> Result<bool, DbErr> {
-    if revoked_at(conn, &revocation.user_id, &revocation.device_id)
-        .await?
-        .is_some()
-    {
-        return Ok(false);
-    }
-    revocation::ActiveModel {
+    let model = revocation::ActiveModel {
         user_id: Set(revocation.user_id.clone()),
         device_id: Set(revocation.device_id.clone()),
         revoked_at: Set(revocation.revoked_at),
         statement_body: Set(revocation.statement.body.clone()),
         statement_signature: Set(revocation.statement.signature.clone()),
         received_at: Set(now_ms),
+    };
+    let inserted = revocation::Entity::insert(model)
+        .on_conflict(
+            OnConflict::columns([revocation::Column::UserId, revocation::Column::DeviceId])
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(conn)
+        .await?;
+    if inserted == 0 {
+        return Ok(false);
     }
-    .insert(conn)
-    .await?;
     device::Entity::update_many()
         .col_expr(device::Column::RevokedAt, revocation.revoked_at.into())
         .filter(device::Column::UserId.eq(revocation.user_id.as_str()))

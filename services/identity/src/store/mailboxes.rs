@@ -16,8 +16,6 @@ pub enum Side {
 #[derive(Debug, Clone)]
 pub struct Mailbox {
     pub initiator_user_id: String,
-    pub joiner_payload: Option<Vec<u8>>,
-    pub initiator_payload: Option<Vec<u8>>,
     pub expires_at: i64,
 }
 
@@ -55,10 +53,21 @@ pub async fn find(
         .await?
         .map(|m| Mailbox {
             initiator_user_id: m.initiator_user_id,
-            joiner_payload: m.joiner_payload,
-            initiator_payload: m.initiator_payload,
             expires_at: m.expires_at,
         }))
+}
+
+fn columns(side: Side) -> (mailbox::Column, mailbox::Column) {
+    match side {
+        Side::Initiator => (
+            mailbox::Column::InitiatorPayload,
+            mailbox::Column::InitiatorPayloadRead,
+        ),
+        Side::Joiner => (
+            mailbox::Column::JoinerPayload,
+            mailbox::Column::JoinerPayloadRead,
+        ),
+    }
 }
 
 /// Posts `side`'s payload; false when that side had already posted.
@@ -68,40 +77,62 @@ pub async fn post(
     side: Side,
     payload: Vec<u8>,
 ) -> Result<bool, DbErr> {
-    let column = match side {
-        Side::Initiator => mailbox::Column::InitiatorPayload,
-        Side::Joiner => mailbox::Column::JoinerPayload,
-    };
+    let (payload_column, read_column) = columns(side);
     let updated = mailbox::Entity::update_many()
-        .col_expr(column, payload.into())
+        .col_expr(payload_column, payload.into())
         .filter(mailbox::Column::SessionId.eq(session_id))
-        .filter(column.is_null())
+        .filter(payload_column.is_null())
+        .filter(read_column.eq(false))
         .exec(conn)
         .await?
         .rows_affected;
     Ok(updated == 1)
 }
 
-/// Marks the payload `reader` received as read, and deletes the mailbox once both were read.
-pub async fn mark_read(
+/// Takes the payload the other side posted, if any. A payload is handed out once: of several
+/// concurrent readers exactly one gets it. The mailbox is deleted once both payloads were taken.
+pub async fn take(
     conn: &impl ConnectionTrait,
     session_id: &str,
     reader: Side,
-) -> Result<(), DbErr> {
-    let column = match reader {
-        Side::Initiator => mailbox::Column::JoinerPayloadRead,
-        Side::Joiner => mailbox::Column::InitiatorPayloadRead,
+    now_ms: i64,
+) -> Result<Option<Vec<u8>>, DbErr> {
+    let other = match reader {
+        Side::Initiator => Side::Joiner,
+        Side::Joiner => Side::Initiator,
     };
-    mailbox::Entity::update_many()
-        .col_expr(column, true.into())
+    let (payload_column, read_column) = columns(other);
+    let Some(row) = mailbox::Entity::find_by_id(session_id)
+        .filter(mailbox::Column::ExpiresAt.gt(now_ms))
+        .one(conn)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let data = match other {
+        Side::Initiator => row.initiator_payload,
+        Side::Joiner => row.joiner_payload,
+    };
+    let Some(data) = data else {
+        return Ok(None);
+    };
+    let taken = mailbox::Entity::update_many()
+        .col_expr(payload_column, Option::<Vec<u8>>::None.into())
+        .col_expr(read_column, true.into())
         .filter(mailbox::Column::SessionId.eq(session_id))
+        .filter(payload_column.is_not_null())
+        .filter(read_column.eq(false))
         .exec(conn)
-        .await?;
+        .await?
+        .rows_affected;
+    if taken != 1 {
+        return Ok(None);
+    }
     mailbox::Entity::delete_many()
         .filter(mailbox::Column::SessionId.eq(session_id))
         .filter(mailbox::Column::JoinerPayloadRead.eq(true))
         .filter(mailbox::Column::InitiatorPayloadRead.eq(true))
         .exec(conn)
-        .await
-        .map(|_| ())
+        .await?;
+    Ok(Some(data))
 }

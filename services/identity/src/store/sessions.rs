@@ -73,6 +73,17 @@ pub enum Presented {
     Reused,
 }
 
+/// Who a refresh token belongs to, if it exists.
+pub async fn holder(
+    conn: &impl ConnectionTrait,
+    token_hash: &str,
+) -> Result<Option<(String, String)>, DbErr> {
+    Ok(refresh_token::Entity::find_by_id(token_hash)
+        .one(conn)
+        .await?
+        .map(|row| (row.user_id, row.device_id)))
+}
+
 /// Spends a refresh token atomically: of two concurrent uses, exactly one is `Fresh`.
 pub async fn spend(
     conn: &impl ConnectionTrait,

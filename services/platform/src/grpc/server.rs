@@ -117,6 +117,8 @@ impl GrpcServer {
         };
         let serve = Server::builder()
             .accept_http1(true)
+            // Access tokens of users in many guilds are large (session_token::MAX_TOKEN_BYTES).
+            .http2_max_header_list_size(32 * 1024)
             .layer(tonic_web::GrpcWebLayer::new())
             .layer(RpcObserveLayer::new(metrics, Arc::new(self.known_paths)))
             .add_routes(routes)
