@@ -1,14 +1,16 @@
 //! Composition of one mzchatd process: the bus, the services of the chosen mode on one gRPC
 //! listener, the admin listener, and orderly shutdown.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
+
+use sea_orm::DatabaseConnection;
 
 use anyhow::Context;
 use mzchat_identity::{IdentityConfig, SetupError};
 use mzchat_platform::{
     Secret, ServerConfig,
     bus::{Bus, streams},
-    grpc::{GrpcServer, InternalAuth},
+    grpc::{GrpcServer, Health, InternalAuth},
     metrics::{self, Metrics},
     shutdown, telemetry,
 };
@@ -16,6 +18,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::{cli::RunArgs, unbuilt};
+
+const READINESS_INTERVAL: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -129,6 +133,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let internal = InternalAuth::new(config.internal_token.clone());
     let mut grpc = GrpcServer::new();
     let mut tasks = Vec::new();
+    let mut databases = Vec::new();
     let runs = |m: Mode| config.mode == Mode::All || config.mode == m;
 
     if runs(Mode::Identity) {
@@ -148,6 +153,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .map_err(|e: SetupError| anyhow::anyhow!(e))
         .context("identity service")?;
         identity.mount(&mut grpc);
+        databases.push(identity.database().clone());
         tasks.extend(identity.spawn(shutdown.clone()));
     }
     for (mode, name) in [
@@ -174,6 +180,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
 
     metrics.set_ready(true);
+    tasks.push(tokio::spawn(watch_readiness(
+        grpc.health(),
+        metrics.clone(),
+        bus.clone(),
+        databases,
+        shutdown.clone(),
+    )));
     tracing::info!("ready");
     grpc.serve(
         listener,
@@ -199,6 +212,42 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Keeps health and `/readyz` true to whether the databases and the bus answer, so a load
+/// balancer stops sending work to a process that cannot do it.
+async fn watch_readiness(
+    health: Health,
+    metrics: Arc<Metrics>,
+    bus: Arc<dyn Bus>,
+    databases: Vec<DatabaseConnection>,
+    shutdown: CancellationToken,
+) {
+    let mut ready = true;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(READINESS_INTERVAL) => {}
+        }
+        let mut problem = bus.check().await.err().map(|e| e.to_string());
+        for db in &databases {
+            if problem.is_none()
+                && let Err(err) = db.ping().await
+            {
+                problem = Some(format!("database: {err}"));
+            }
+        }
+        let now_ready = problem.is_none();
+        if now_ready != ready {
+            match &problem {
+                Some(reason) => tracing::warn!(%reason, "not ready"),
+                None => tracing::info!("ready again"),
+            }
+            health.set(now_ready).await;
+            metrics.set_ready(now_ready);
+            ready = now_ready;
+        }
+    }
 }
 
 /// Declares every stream, waiting for the bus if it is not up yet.

@@ -187,3 +187,63 @@ async fn mailbox_rules_are_enforced(backend: Backend) {
     );
     server.finish().await;
 }
+
+both_backends!(a_payload_is_handed_out_once);
+
+async fn a_payload_is_handed_out_once(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let desktop = server.client(None);
+    desktop
+        .login(&server.origin, None, "")
+        .await
+        .expect("login");
+    let mut api = IdentityServiceClient::new(desktop.channel(&server.origin).expect("channel"));
+    let request = desktop
+        .authed(&server.origin, CreateSyncMailboxRequest {})
+        .await
+        .expect("token");
+    let session_id = api
+        .create_sync_mailbox(request)
+        .await
+        .expect("create")
+        .into_inner()
+        .session_id;
+    let request = desktop
+        .authed(
+            &server.origin,
+            SyncMailboxRequest {
+                session_id: session_id.clone(),
+                payload: b"certificate".to_vec(),
+                wait_for_data: false,
+            },
+        )
+        .await
+        .expect("token");
+    api.sync_mailbox(request).await.expect("initiator posts");
+    // Two anonymous readers (the new device and someone who saw the QR code): one gets it.
+    let read = || SyncMailboxRequest {
+        session_id: session_id.clone(),
+        payload: vec![],
+        wait_for_data: false,
+    };
+    let (mut one, mut other) = (api.clone(), api.clone());
+    let (a, b) = tokio::join!(one.sync_mailbox(read()), other.sync_mailbox(read()));
+    let got: Vec<bool> = [a, b]
+        .into_iter()
+        .map(|r| r.expect("read").into_inner().has_data)
+        .collect();
+    assert_eq!(
+        got.iter().filter(|g| **g).count(),
+        1,
+        "exactly one reader gets the payload: {got:?}"
+    );
+    assert!(
+        !api.sync_mailbox(read())
+            .await
+            .expect("read")
+            .into_inner()
+            .has_data,
+        "never again"
+    );
+    server.finish().await;
+}

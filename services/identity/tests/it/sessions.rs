@@ -190,6 +190,7 @@ async fn a_foreign_user_gets_a_shadow_account_and_a_verify_job(backend: Backend)
             filter: "federation.v1.job.>".into(),
             max_deliver: 5,
             ack_wait: Duration::from_secs(30),
+            ordered: false,
         })
         .await
         .expect("consume jobs");
@@ -320,5 +321,160 @@ async fn a_certificate_naming_another_home_server_is_refused(backend: Backend) {
         }
         other => panic!("expected a status, got {other}"),
     }
+    server.finish().await;
+}
+
+both_backends!(replicas_share_the_replay_cache_and_new_keys);
+
+async fn replicas_share_the_replay_cache_and_new_keys(backend: Backend) {
+    let first = TestServer::start(backend).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let second = TestServer::start_on(first.shared.clone(), listener, &first.origin, |_| {}).await;
+    let client = first.client(None);
+    let identity = client.identity();
+    let now = statements::unix_now();
+    let request = LoginRequest {
+        user_id: identity.user_id(),
+        certificate: Some(statements::device_certificate(identity, now)),
+        proof: Some(statements::login_proof(identity, &first.origin, now).expect("proof")),
+        ..Default::default()
+    };
+    let to_second = tonic::transport::Endpoint::from_shared(format!("http://{}", second.addr))
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("connect");
+    SessionServiceClient::new(client.channel(&first.origin).expect("channel"))
+        .login(request.clone())
+        .await
+        .expect("login on the first replica");
+    let replay = SessionServiceClient::new(to_second.clone())
+        .login(request)
+        .await
+        .expect_err("replay on the second replica");
+    assert_eq!(replay.code(), Code::Unauthenticated);
+
+    // The first replica rotates its keys; a token signed with the new key works on the second
+    // at once, not only after its next periodic refresh.
+    client.login(&first.origin, None, "").await.expect("login");
+    let later = mzchat_platform::db::now_millis() + 91 * 86_400_000;
+    first
+        .identity
+        .app()
+        .keys()
+        .refresh(first.identity.database(), later)
+        .await
+        .expect("rotate");
+    client
+        .refresh(&first.origin)
+        .await
+        .expect("token under the new key");
+    let token = client.session(&first.origin).expect("session").access_token;
+    let mut request = tonic::Request::new(mzchat_proto::identity::GetAccountRequest {});
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("metadata"),
+    );
+    mzchat_proto::identity::identity_service_client::IdentityServiceClient::new(to_second)
+        .get_account(request)
+        .await
+        .expect("second replica accepts the new key");
+    second.stop().await;
+    first.finish().await;
+}
+
+both_backends!(of_two_concurrent_refreshes_exactly_one_wins);
+
+async fn of_two_concurrent_refreshes_exactly_one_wins(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let client = server.client(None);
+    client.login(&server.origin, None, "").await.expect("login");
+    let token = client
+        .session(&server.origin)
+        .expect("session")
+        .refresh_token;
+    let sessions = SessionServiceClient::new(client.channel(&server.origin).expect("channel"));
+    let refresh = || {
+        let mut sessions = sessions.clone();
+        let refresh_token = token.clone();
+        async move {
+            sessions
+                .refresh_session(RefreshSessionRequest { refresh_token })
+                .await
+        }
+    };
+    let (a, b) = tokio::join!(refresh(), refresh());
+    let wins = [&a, &b].iter().filter(|r| r.is_ok()).count();
+    assert_eq!(wins, 1, "{a:?} / {b:?}");
+    server.finish().await;
+}
+
+both_backends!(revoking_one_device_leaves_the_others_and_announces_it);
+
+async fn revoking_one_device_leaves_the_others_and_announces_it(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let mut revoked = server
+        .shared
+        .bus
+        .consume(ConsumerSpec {
+            stream: mzchat_platform::bus::streams::IDENTITY,
+            durable: "test-revocations".into(),
+            filter: "identity.v1.device.revoked".into(),
+            max_deliver: 5,
+            ack_wait: Duration::from_secs(30),
+            ordered: true,
+        })
+        .await
+        .expect("consume");
+    let laptop = server.client(None);
+    let original = laptop.identity();
+    let phone_identity = mzchat_client::LocalIdentity {
+        root: original.root.clone(),
+        device: ed25519_dalek::SigningKey::from_bytes(&[42; 32]),
+        device_id: "phone".into(),
+        home_server: original.home_server.clone(),
+    };
+    let store = mzchat_client::KeyStore::new(
+        std::env::temp_dir().join(crate::harness::unique("mzchat-phone-")),
+    );
+    store.save_identity(&phone_identity).expect("save");
+    let phone = mzchat_client::Client::open(store).expect("client");
+    laptop
+        .login(&server.origin, None, "")
+        .await
+        .expect("laptop login");
+    phone
+        .login(&server.origin, None, "")
+        .await
+        .expect("phone login");
+
+    laptop
+        .revoke_device(&server.origin, "phone")
+        .await
+        .expect("revoke the phone");
+    assert!(phone.whoami(&server.origin).await.is_err(), "phone is out");
+    laptop
+        .whoami(&server.origin)
+        .await
+        .expect("laptop still works");
+    laptop
+        .refresh(&server.origin)
+        .await
+        .expect("laptop refresh still works");
+
+    let delivery = tokio::time::timeout(Duration::from_secs(10), revoked.recv())
+        .await
+        .expect("DeviceRevoked within 10 s")
+        .expect("delivery");
+    let event =
+        mzchat_proto::identity::DeviceRevoked::decode(delivery.payload.clone()).expect("payload");
+    assert_eq!(
+        (event.user_id.as_str(), event.device_id.as_str()),
+        (laptop.identity().user_id().as_str(), "phone")
+    );
+    delivery.ack().await.expect("ack");
+    drop(revoked);
     server.finish().await;
 }

@@ -34,6 +34,7 @@ async fn no_queued_event_is_lost_when_mzchatd_is_killed_mid_stream() {
             filter: "identity.v1.profile.updated".into(),
             max_deliver: 10,
             ack_wait: Duration::from_secs(30),
+            ordered: true,
         })
         .await
         .expect("consume");
@@ -79,6 +80,7 @@ async fn no_queued_event_is_lost_when_mzchatd_is_killed_mid_stream() {
 
     let _restarted = Daemon::start_on(port, &data, &flags);
     let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut order: Vec<usize> = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while !acked.iter().all(|name| seen.contains_key(name)) {
         let delivery = tokio::time::timeout_at(deadline, events.recv())
@@ -89,9 +91,11 @@ async fn no_queued_event_is_lost_when_mzchatd_is_killed_mid_stream() {
             })
             .expect("delivery");
         let event = ProfileUpdated::decode(delivery.payload.clone()).expect("payload");
-        *seen
-            .entry(event.profile.expect("profile").display_name)
-            .or_default() += 1;
+        let name = event.profile.expect("profile").display_name;
+        if let Some(i) = name.strip_prefix("write ").and_then(|i| i.parse().ok()) {
+            order.push(i);
+        }
+        *seen.entry(name).or_default() += 1;
         delivery.ack().await.expect("ack");
     }
     while let Ok(Some(delivery)) = tokio::time::timeout(Duration::from_secs(2), events.recv()).await
@@ -105,6 +109,10 @@ async fn no_queued_event_is_lost_when_mzchatd_is_killed_mid_stream() {
     for name in &acked {
         assert_eq!(seen[name], 1, "{name} delivered exactly once");
     }
+    assert!(
+        order.windows(2).all(|w| w[0] < w[1]),
+        "events in write order: {order:?}"
+    );
     println!(
         "{} acknowledged writes before the kill, all delivered once",
         acked.len()

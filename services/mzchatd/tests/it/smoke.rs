@@ -91,3 +91,35 @@ async fn reqwest_like_get(port: u16, path: &str) -> String {
     stream.read_to_string(&mut body).await.expect("read");
     body
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_follows_the_bus() {
+    let nats = crate::daemon::Nats::start();
+    let data = std::env::temp_dir().join(unique("mzchatd-ready-"));
+    let (url, prefix) = (nats.url(), unique("ready"));
+    let daemon = Daemon::start(
+        &data,
+        &["--nats-url", url.as_str(), "--bus-prefix", prefix.as_str()],
+    );
+    let ready = |port| async move { reqwest_like_get(port, "/readyz").await };
+    assert!(
+        ready(daemon.admin_port).await.starts_with("HTTP/1.0 200"),
+        "ready at start"
+    );
+    drop(nats);
+    let mut unready = false;
+    for _ in 0..30 {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        if ready(daemon.admin_port).await.contains(" 503 ") {
+            unready = true;
+            break;
+        }
+    }
+    assert!(
+        unready,
+        "/readyz turns 503 when NATS is gone: {}",
+        daemon.log_text()
+    );
+    drop(daemon);
+    std::fs::remove_dir_all(data).ok();
+}

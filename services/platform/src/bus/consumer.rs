@@ -3,6 +3,7 @@
 
 use std::{future::Future, sync::Arc, time::Duration};
 
+use futures::FutureExt;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -43,7 +44,12 @@ where
         };
         let span = tracing::info_span!("bus.consume", consumer = %durable, subject = %delivery.subject, attempt = delivery.attempt);
         crate::telemetry::follow_trace(&span, &delivery.headers);
-        let result = handler(delivery.envelope()).instrument(span).await;
+        // A panicking handler must not take the consumer down with it (its messages would wait
+        // forever): treat the panic as a permanent failure of that message.
+        let result = std::panic::AssertUnwindSafe(handler(delivery.envelope()).instrument(span))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|_| Err(HandlerError::Permanent("handler panicked".into())));
         let subject = delivery.subject.clone();
         let attempt = delivery.attempt;
         let settled = match result {

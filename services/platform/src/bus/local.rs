@@ -5,6 +5,9 @@
 //! every local consumer of the message has acknowledged (or terminated) it. A consumer that
 //! naks makes `publish` fail with `Redeliver`, so the outbox keeps the message and offers it
 //! again after the delay; consumers that already acknowledged it are not asked twice.
+//!
+//! "Every consumer" means every consumer registered when the message is offered, so a process
+//! registers all its consumers before it starts its outbox relays (as `mzchatd` does).
 
 use std::{
     collections::{HashMap, HashSet},
@@ -37,6 +40,16 @@ struct Consumer {
     filter: String,
     max_deliver: u64,
     ack_wait: Duration,
+    ordered: bool,
+    tx: mpsc::UnboundedSender<Delivery>,
+}
+
+/// A consumer a message goes to, copied out of the lock.
+struct Target {
+    durable: String,
+    max_deliver: u64,
+    ack_wait: Duration,
+    ordered: bool,
     tx: mpsc::UnboundedSender<Delivery>,
 }
 
@@ -72,6 +85,7 @@ struct Pending {
     durable: String,
     outcome: oneshot::Receiver<Outcome>,
     ack_wait: Duration,
+    ordered: bool,
     last_attempt: bool,
 }
 
@@ -102,17 +116,30 @@ impl Bus for LocalBus {
                 .map(|s| s.name)
                 .ok_or_else(|| BusError::NoStream(message.subject.clone()))?;
             let settled = state.settled.get(&message.id).cloned().unwrap_or_default();
-            let targets: Vec<(String, u64, Duration, mpsc::UnboundedSender<Delivery>)> = state
+            let targets: Vec<Target> = state
                 .consumers
                 .iter()
                 .filter(|c| c.stream == stream && subject_matches(&c.filter, &message.subject))
-                .map(|c| (c.durable.clone(), c.max_deliver, c.ack_wait, c.tx.clone()))
+                .map(|c| Target {
+                    durable: c.durable.clone(),
+                    max_deliver: c.max_deliver,
+                    ack_wait: c.ack_wait,
+                    ordered: c.ordered,
+                    tx: c.tx.clone(),
+                })
                 .collect();
             if targets.is_empty() {
                 return Err(BusError::NoConsumer(message.subject.clone()));
             }
             let mut pending = Vec::new();
-            for (durable, max_deliver, ack_wait, tx) in targets {
+            for Target {
+                durable,
+                max_deliver,
+                ack_wait,
+                ordered,
+                tx,
+            } in targets
+            {
                 if settled.contains(&durable) {
                     continue;
                 }
@@ -130,20 +157,26 @@ impl Bus for LocalBus {
                     attempt: *attempt,
                     settle: Settle::Local(Some(outcome_tx)),
                 };
+                let last_attempt = *attempt >= max_deliver;
                 if tx.send(delivery).is_err() {
-                    return Err(BusError::Unavailable(format!("consumer {durable} stopped")));
+                    // Its task ended: forget it, and keep the message until it comes back.
+                    tracing::warn!(consumer = %durable, "in-process consumer stopped");
+                    state.consumers.retain(|c| c.durable != durable);
+                    return Err(BusError::NoConsumer(message.subject.clone()));
                 }
                 pending.push(Pending {
                     durable,
                     outcome,
                     ack_wait,
-                    last_attempt: *attempt >= max_deliver,
+                    ordered,
+                    last_attempt,
                 });
             }
             pending
         };
 
         let mut retry_after: Option<Duration> = None;
+        let mut hold_subject = false;
         for p in pending {
             let outcome = match tokio::time::timeout(p.ack_wait, p.outcome).await {
                 Ok(Ok(outcome)) => outcome,
@@ -163,6 +196,7 @@ impl Bus for LocalBus {
                 }
                 Outcome::Nak(delay) => {
                     retry_after = Some(retry_after.map_or(delay, |d| d.min(delay)));
+                    hold_subject |= p.ordered;
                     false
                 }
             };
@@ -175,7 +209,10 @@ impl Bus for LocalBus {
             }
         }
         match retry_after {
-            Some(after) => Err(BusError::Redeliver { after }),
+            Some(after) => Err(BusError::Redeliver {
+                after,
+                hold_subject,
+            }),
             None => {
                 let mut state = self.lock();
                 state.settled.remove(&message.id);
@@ -198,6 +235,7 @@ impl Bus for LocalBus {
                 durable: spec.durable,
                 filter: spec.filter,
                 max_deliver: spec.max_deliver.max(1),
+                ordered: spec.ordered,
                 ack_wait: spec.ack_wait,
                 tx,
             });
@@ -212,6 +250,10 @@ impl Bus for LocalBus {
             }
         });
         Ok(out_rx)
+    }
+
+    async fn check(&self) -> Result<(), BusError> {
+        Ok(())
     }
 }
 
@@ -249,6 +291,7 @@ mod tests {
             filter: "identity.v1.>".into(),
             max_deliver: 3,
             ack_wait: Duration::from_secs(5),
+            ordered: true,
         }
     }
 
@@ -285,7 +328,8 @@ mod tests {
         assert_eq!(
             publisher.await.expect("join"),
             Err(BusError::Redeliver {
-                after: Duration::from_millis(5)
+                after: Duration::from_millis(5),
+                hold_subject: true,
             })
         );
         // Offered again: only b, which has not acknowledged, sees it, as its second attempt.

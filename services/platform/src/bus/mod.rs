@@ -53,6 +53,9 @@ pub struct ConsumerSpec {
     pub filter: String,
     pub max_deliver: u64,
     pub ack_wait: Duration,
+    /// Deliver one message at a time per consumer, in order, and hold a subject back while one
+    /// of its messages waits for redelivery. Work queues leave it off and run in parallel.
+    pub ordered: bool,
 }
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
@@ -63,8 +66,10 @@ pub enum BusError {
     NoStream(String),
     #[error("no consumer yet for subject {0}")]
     NoConsumer(String),
+    /// A consumer asked for the message again after `after`; `hold_subject` when it consumes
+    /// in order, so later messages of the subject must wait too.
     #[error("a consumer asked for redelivery")]
-    Redeliver { after: Duration },
+    Redeliver { after: Duration, hold_subject: bool },
     #[error("bus error: {0}")]
     Other(String),
 }
@@ -85,6 +90,9 @@ pub trait Bus: Send + Sync + 'static {
         &self,
         spec: ConsumerSpec,
     ) -> Result<tokio::sync::mpsc::Receiver<Delivery>, BusError>;
+
+    /// Whether the bus is reachable now (readiness).
+    async fn check(&self) -> Result<(), BusError>;
 }
 
 /// One delivery of a message to a consumer. Settle it with `ack`, `nak` or `term`; dropping it

@@ -105,6 +105,13 @@ impl Bus for NatsBus {
         tokio::spawn(async move { bus.pump(spec, tx).await });
         Ok(rx)
     }
+
+    async fn check(&self) -> Result<(), BusError> {
+        match self.js.client().connection_state() {
+            async_nats::connection::State::Connected => Ok(()),
+            state => Err(BusError::Unavailable(format!("nats connection {state:?}"))),
+        }
+    }
 }
 
 impl NatsBus {
@@ -143,6 +150,7 @@ impl NatsBus {
                     ack_policy: AckPolicy::Explicit,
                     ack_wait: spec.ack_wait,
                     max_deliver: spec.max_deliver as i64,
+                    max_ack_pending: if spec.ordered { 1 } else { 1000 },
                     ..Default::default()
                 },
             )
@@ -197,8 +205,11 @@ pub(super) async fn settle(message: &jetstream::Message, outcome: Outcome) -> Re
         Outcome::Nak(delay) => AckKind::Nak(Some(delay)),
         Outcome::Term => AckKind::Term,
     };
-    message
-        .ack_with(kind)
-        .await
-        .map_err(|e| BusError::Unavailable(e.to_string()))
+    // Acks and terms wait for the server's confirmation: a lost ack would stall an ordered
+    // consumer for its whole ack_wait and redeliver work already done.
+    let result = match kind {
+        AckKind::Nak(_) => message.ack_with(kind).await,
+        _ => message.double_ack_with(kind).await,
+    };
+    result.map_err(|e| BusError::Unavailable(e.to_string()))
 }

@@ -7,4 +7,4 @@ mod server;
 
 pub use internal::{INTERNAL_TOKEN_HEADER, InternalAuth};
 pub use observe::RpcObserveLayer;
-pub use server::GrpcServer;
+pub use server::{GrpcServer, Health};

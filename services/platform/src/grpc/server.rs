@@ -68,6 +68,14 @@ impl GrpcServer {
         self
     }
 
+    /// A handle to flip every mounted service's health (readiness probes use it).
+    pub fn health(&self) -> Health {
+        Health {
+            reporter: self.health.clone(),
+            names: self.names.clone(),
+        }
+    }
+
     /// Serves until `shutdown`: then health turns NOT_SERVING, the listener stops accepting, and
     /// in-flight calls get up to `grace` to finish before they are cut.
     pub async fn serve(
@@ -152,4 +160,25 @@ fn rpc_paths(encoded: &[u8]) -> Vec<String> {
             })
         })
         .collect()
+}
+
+/// Sets the health of the process and of each mounted service at once.
+#[derive(Clone)]
+pub struct Health {
+    reporter: HealthReporter,
+    names: Vec<&'static str>,
+}
+
+impl Health {
+    pub async fn set(&self, serving: bool) {
+        let status = if serving {
+            ServingStatus::Serving
+        } else {
+            ServingStatus::NotServing
+        };
+        self.reporter.set_service_status("", status).await;
+        for name in &self.names {
+            self.reporter.set_service_status(*name, status).await;
+        }
+    }
 }

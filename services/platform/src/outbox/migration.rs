@@ -11,6 +11,8 @@ enum Outbox {
     Payload,
     Headers,
     CreatedAt,
+    Txid,
+    NotBefore,
 }
 
 pub async fn create_outbox_table(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
@@ -35,6 +37,8 @@ pub async fn create_outbox_table(manager: &SchemaManager<'_>) -> Result<(), DbEr
                 .col(ColumnDef::new(Outbox::Payload).blob().not_null())
                 .col(ColumnDef::new(Outbox::Headers).text().not_null())
                 .col(ColumnDef::new(Outbox::CreatedAt).big_integer().not_null())
+                .col(ColumnDef::new(Outbox::Txid).big_integer().null())
+                .col(ColumnDef::new(Outbox::NotBefore).big_integer().null())
                 .to_owned(),
         )
         .await

@@ -8,7 +8,7 @@ mod relay;
 
 use std::sync::Arc;
 
-use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, Set};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, DbBackend, DbErr, Set, Statement};
 use tokio::sync::Notify;
 
 pub use relay::{OutboxRelay, RelayStats};
@@ -58,17 +58,41 @@ impl Outbox {
     ) -> Result<(), DbErr> {
         let headers =
             serde_json::to_string(&event.headers).map_err(|e| DbErr::Custom(e.to_string()))?;
-        entity::ActiveModel {
-            event_id: Set(event.id),
-            subject: Set(event.subject),
-            payload: Set(event.payload),
-            headers: Set(headers),
-            created_at: Set(crate::db::now_millis()),
-            ..Default::default()
+        let now = crate::db::now_millis();
+        if conn.get_database_backend() == DbBackend::Postgres {
+            // The transaction id lets the relay wait for older transactions still running, so
+            // events leave in commit order, not in insert order.
+            let sql = "INSERT INTO outbox (event_id, subject, payload, headers, created_at, txid) \
+                       VALUES ($1, $2, $3, $4, $5, pg_current_xact_id()::text::bigint)";
+            let values: [sea_orm::Value; 5] = [
+                event.id.into(),
+                event.subject.into(),
+                event.payload.into(),
+                headers.into(),
+                now.into(),
+            ];
+            conn.execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                sql,
+                values,
+            ))
+            .await
+            .map(|_| ())
+        } else {
+            entity::ActiveModel {
+                event_id: Set(event.id),
+                subject: Set(event.subject),
+                payload: Set(event.payload),
+                headers: Set(headers),
+                created_at: Set(now),
+                txid: Set(None),
+                not_before: Set(None),
+                ..Default::default()
+            }
+            .insert(conn)
+            .await
+            .map(|_| ())
         }
-        .insert(conn)
-        .await
-        .map(|_| ())
     }
 
     /// Tells the relay there is something to publish; call after the transaction commits.

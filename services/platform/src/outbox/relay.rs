@@ -12,8 +12,8 @@ use std::{
 };
 
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    TransactionTrait,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, TransactionTrait, sea_query::Expr,
 };
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -113,35 +113,47 @@ impl OutboxRelay {
         let now = Instant::now();
         self.held.retain(|_, until| *until > now);
         let held: Vec<String> = self.held.keys().cloned().collect();
+        let now_ms = crate::db::now_millis();
+        let due = entity::Entity::find()
+            .filter(entity::Column::Subject.is_not_in(held))
+            .filter(
+                Condition::any()
+                    .add(entity::Column::NotBefore.is_null())
+                    .add(entity::Column::NotBefore.lte(now_ms)),
+            )
+            .order_by_asc(entity::Column::Seq)
+            .limit(BATCH);
         if crate::db::supports_row_locks(&self.db) {
-            // Several replicas may relay the same table: the row lock makes them take turns, so
-            // each row is published in order by one of them.
+            // Only rows of transactions older than every running one: a transaction that
+            // inserted earlier but commits later is never overtaken. The row lock makes several
+            // replicas' relays take turns.
             let txn = self.db.begin().await?;
-            let rows = entity::Entity::find()
-                .filter(entity::Column::Subject.is_not_in(held))
-                .order_by_asc(entity::Column::Seq)
-                .limit(BATCH)
+            let rows = due
+                .filter(Expr::cust(
+                    "txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint",
+                ))
                 .lock_exclusive()
                 .all(&txn)
                 .await?;
-            let (pass, done) = self.publish(&rows).await;
+            let (pass, done) = self.publish(&rows, &txn).await?;
             delete(&txn, done).await?;
             txn.commit().await?;
             Ok(pass)
         } else {
-            let rows = entity::Entity::find()
-                .filter(entity::Column::Subject.is_not_in(held))
-                .order_by_asc(entity::Column::Seq)
-                .limit(BATCH)
-                .all(&self.db)
-                .await?;
-            let (pass, done) = self.publish(&rows).await;
-            delete(&self.db, done).await?;
+            // SQLite has one writer at a time: insert order is commit order.
+            let rows = due.all(&self.db).await?;
+            let db = self.db.clone();
+            let (pass, done) = self.publish(&rows, &db).await?;
+            delete(&db, done).await?;
             Ok(pass)
         }
     }
 
-    async fn publish(&mut self, rows: &[entity::Model]) -> (Pass, Vec<i64>) {
+    async fn publish<C: ConnectionTrait>(
+        &mut self,
+        rows: &[entity::Model],
+        conn: &C,
+    ) -> Result<(Pass, Vec<i64>), DbErr> {
         let now = Instant::now();
         let mut done = Vec::new();
         for row in rows {
@@ -159,21 +171,43 @@ impl OutboxRelay {
             match self.bus.publish(message).await {
                 Ok(()) => {
                     self.stats.published.fetch_add(1, Ordering::Relaxed);
-                    done.push(row.seq);
+                    if crate::db::supports_row_locks(conn) {
+                        // Deleted when the relay's transaction commits.
+                        done.push(row.seq);
+                    } else {
+                        // No surrounding transaction: forget the row at once, so a crash
+                        // repeats at most the message in flight.
+                        delete(conn, vec![row.seq]).await?;
+                    }
                 }
-                Err(BusError::Redeliver { after }) => {
+                Err(BusError::Redeliver {
+                    after,
+                    hold_subject: true,
+                }) => {
                     self.held.insert(row.subject.clone(), now + after);
+                }
+                Err(BusError::Redeliver {
+                    after,
+                    hold_subject: false,
+                }) => {
+                    // Unordered consumers (work queues): only this message waits.
+                    let not_before = crate::db::now_millis() + after.as_millis() as i64;
+                    entity::Entity::update_many()
+                        .col_expr(entity::Column::NotBefore, not_before.into())
+                        .filter(entity::Column::Seq.eq(row.seq))
+                        .exec(conn)
+                        .await?;
                 }
                 Err(err @ (BusError::NoConsumer(_) | BusError::NoStream(_))) => {
                     tracing::debug!(service = self.service, error = %err, "outbox relay: not deliverable yet");
                     self.held.insert(row.subject.clone(), now + NOT_READY_RETRY);
                 }
-                Err(err) => return (Pass::BusDown(err), done),
+                Err(err) => return Ok((Pass::BusDown(err), done)),
             }
         }
         // A full batch means more may be waiting: go again at once.
         let full = rows.len() as u64 == BATCH;
-        (Pass::Done { full }, done)
+        Ok((Pass::Done { full }, done))
     }
 }
 

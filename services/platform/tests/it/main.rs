@@ -1,0 +1,3 @@
+//! Integration tests of the platform's outbox and buses against real databases.
+
+mod outbox;
