@@ -42,6 +42,19 @@ async fn the_one_process_mode_serves_identity_and_honestly_refuses_the_rest() {
         .expect_err("media not built");
     assert_eq!(status.code(), Code::Unimplemented);
 
+    // Browsers reach the same services over gRPC-Web (HTTP/1.1).
+    let web = grpc_web_call(
+        daemon.port,
+        "/mzchat.identity.v1.ServerInfoService/GetServerInfo",
+    )
+    .await;
+    assert!(web.starts_with("HTTP/1.1 200"), "{web}");
+    assert!(web.contains("application/grpc-web"), "{web}");
+    assert!(
+        web.contains(&daemon.origin),
+        "the reply carries the origin: {web}"
+    );
+
     let metrics = reqwest_like_get(daemon.admin_port, "/metrics").await;
     assert!(
         metrics.contains("mzchat_grpc_server_handled_total"),
@@ -122,4 +135,23 @@ async fn readiness_follows_the_bus() {
     );
     drop(daemon);
     std::fs::remove_dir_all(data).ok();
+}
+
+/// An empty unary gRPC-Web call over HTTP/1.1; returns the raw response.
+async fn grpc_web_call(port: u16, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("grpc port");
+    // One uncompressed frame with an empty message: flag 0, length 0.
+    let body = [0u8, 0, 0, 0, 0];
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/grpc-web+proto\r\nX-Grpc-Web: 1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.expect("write");
+    stream.write_all(&body).await.expect("write body");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.expect("read");
+    String::from_utf8_lossy(&response).into_owned()
 }
