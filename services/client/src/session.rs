@@ -94,6 +94,26 @@ impl Client {
         self.sessions().get(&normalize_origin(origin)).cloned()
     }
 
+    /// A login request for `origin`: a fresh certificate and a one-time proof addressed to it.
+    pub fn login_request(
+        &self,
+        origin: &str,
+        profile_hint: Option<ProfileHint>,
+        registration_token: &str,
+    ) -> Result<LoginRequest, ClientError> {
+        let now = statements::unix_now();
+        let proof = statements::login_proof(&self.identity, &normalize_origin(origin), now)
+            .map_err(|e| ClientError::Local(format!("random source: {e}")))?;
+        Ok(LoginRequest {
+            user_id: self.identity.user_id(),
+            certificate: Some(statements::device_certificate(&self.identity, now)),
+            proof: Some(proof),
+            profile_hint,
+            migration_proof: None,
+            registration_token: registration_token.to_owned(),
+        })
+    }
+
     /// Logs in to `origin` with a new certificate and a proof addressed to it.
     pub async fn login(
         &self,
@@ -102,17 +122,7 @@ impl Client {
         registration_token: &str,
     ) -> Result<LoginResponse, ClientError> {
         let origin = normalize_origin(origin);
-        let now = statements::unix_now();
-        let proof = statements::login_proof(&self.identity, &origin, now)
-            .map_err(|e| ClientError::Local(format!("random source: {e}")))?;
-        let request = LoginRequest {
-            user_id: self.identity.user_id(),
-            certificate: Some(statements::device_certificate(&self.identity, now)),
-            proof: Some(proof),
-            profile_hint,
-            migration_proof: None,
-            registration_token: registration_token.to_owned(),
-        };
+        let request = self.login_request(&origin, profile_hint, registration_token)?;
         let response = SessionServiceClient::new(self.channel(&origin)?)
             .login(request)
             .await?

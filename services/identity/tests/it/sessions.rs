@@ -1,4 +1,3 @@
-use mzchat_client::statements;
 use mzchat_platform::bus::ConsumerSpec;
 use mzchat_proto::{
     common::MigrationProof,
@@ -138,14 +137,9 @@ async fn registration_policies_are_enforced(backend: Backend) {
 async fn a_replayed_or_misaddressed_proof_is_refused(backend: Backend) {
     let server = TestServer::start(backend).await;
     let client = server.client(None);
-    let identity = client.identity();
-    let now = statements::unix_now();
-    let request = LoginRequest {
-        user_id: identity.user_id(),
-        certificate: Some(statements::device_certificate(identity, now)),
-        proof: Some(statements::login_proof(identity, &server.origin, now).expect("proof")),
-        ..Default::default()
-    };
+    let request = client
+        .login_request(&server.origin, None, "")
+        .expect("request");
     let mut sessions = SessionServiceClient::new(client.channel(&server.origin).expect("channel"));
     sessions.login(request.clone()).await.expect("first use");
     let replay = sessions.login(request.clone()).await.expect_err("replay");
@@ -157,7 +151,10 @@ async fn a_replayed_or_misaddressed_proof_is_refused(backend: Backend) {
     );
 
     let elsewhere = LoginRequest {
-        proof: Some(statements::login_proof(identity, "https://c.example", now).expect("proof")),
+        proof: client
+            .login_request("https://c.example", None, "")
+            .expect("request")
+            .proof,
         ..request.clone()
     };
     let status = sessions.login(elsewhere).await.expect_err("wrong audience");
@@ -266,14 +263,11 @@ async fn revoking_a_device_ends_its_sessions_and_logins(backend: Backend) {
 async fn migration_proofs_are_not_supported_yet(backend: Backend) {
     let server = TestServer::start(backend).await;
     let client = server.client(None);
-    let identity = client.identity();
-    let now = statements::unix_now();
     let request = LoginRequest {
-        user_id: identity.user_id(),
-        certificate: Some(statements::device_certificate(identity, now)),
-        proof: Some(statements::login_proof(identity, &server.origin, now).expect("proof")),
         migration_proof: Some(MigrationProof::default()),
-        ..Default::default()
+        ..client
+            .login_request(&server.origin, None, "")
+            .expect("request")
     };
     let mut sessions = SessionServiceClient::new(client.channel(&server.origin).expect("channel"));
     assert_eq!(
@@ -333,14 +327,9 @@ async fn replicas_share_the_replay_cache_and_new_keys(backend: Backend) {
         .expect("bind");
     let second = TestServer::start_on(first.shared.clone(), listener, &first.origin, |_| {}).await;
     let client = first.client(None);
-    let identity = client.identity();
-    let now = statements::unix_now();
-    let request = LoginRequest {
-        user_id: identity.user_id(),
-        certificate: Some(statements::device_certificate(identity, now)),
-        proof: Some(statements::login_proof(identity, &first.origin, now).expect("proof")),
-        ..Default::default()
-    };
+    let request = client
+        .login_request(&first.origin, None, "")
+        .expect("request");
     let to_second = tonic::transport::Endpoint::from_shared(format!("http://{}", second.addr))
         .expect("endpoint")
         .connect()
