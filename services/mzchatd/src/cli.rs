@@ -2,6 +2,7 @@
 //! every flag also reads an `MZCHAT_*` environment variable.
 
 use clap::{Parser, Subcommand};
+use mzchat_guild::GuildArgs;
 use mzchat_identity::IdentityArgs;
 use mzchat_platform::{LimitsArgs, ServerArgs};
 
@@ -38,6 +39,8 @@ pub struct RunArgs {
     pub limits: LimitsArgs,
     #[command(flatten)]
     pub identity: IdentityArgs,
+    #[command(flatten)]
+    pub guild: GuildArgs,
     /// URL of the guild service's internal API (default in the one-process mode: this process).
     #[arg(long, env = "MZCHAT_GUILD_INTERNAL_URL")]
     pub guild_internal_url: Option<String>,

@@ -6,9 +6,10 @@ use std::{sync::Arc, time::Duration};
 use sea_orm::DatabaseConnection;
 
 use anyhow::Context;
+use mzchat_guild::{GuildArgs, GuildConfig};
 use mzchat_identity::{IdentityConfig, SetupError};
 use mzchat_platform::{
-    Secret, ServerConfig,
+    LimitsArgs, Secret, ServerConfig,
     bus::{Bus, streams},
     grpc::{GrpcServer, Health, InternalAuth},
     metrics::{self, Metrics},
@@ -50,6 +51,8 @@ pub struct Config {
     mode: Mode,
     server: ServerConfig,
     identity: IdentityConfig,
+    guild: GuildArgs,
+    limits: LimitsArgs,
     internal_token: Secret,
     guild_internal_url: Option<String>,
 }
@@ -73,11 +76,18 @@ impl Config {
         if mode == Mode::Identity && args.guild_internal_url.is_none() {
             return Err("--guild-internal-url is required for `mzchatd identity`".into());
         }
-        let identity = args.identity.validate(server.clone(), args.limits)?;
+        if mode == Mode::Guild && args.guild.identity_url.is_none() {
+            return Err("--identity-url is required for `mzchatd guild`".into());
+        }
+        let identity = args
+            .identity
+            .validate(server.clone(), args.limits.clone())?;
         Ok(Self {
             mode,
             server,
             identity,
+            guild: args.guild,
+            limits: args.limits,
             internal_token,
             guild_internal_url: args.guild_internal_url,
         })
@@ -100,6 +110,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         mzchat_identity::migrate(&config.server)
             .await
             .context("identity migrations")?;
+        mzchat_guild::migrate(&config.server)
+            .await
+            .context("guild migrations")?;
         tracing::info!("migrations applied");
         return Ok(());
     }
@@ -156,8 +169,31 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         databases.push(identity.database().clone());
         tasks.extend(identity.spawn(shutdown.clone()));
     }
+    if runs(Mode::Guild) {
+        let guild = mzchat_guild::build(
+            GuildConfig {
+                server: config.server.clone(),
+                limits: config.limits.clone(),
+                identity_url: config
+                    .guild
+                    .identity_url
+                    .clone()
+                    .unwrap_or_else(|| format!("http://{listen_addr}")),
+            },
+            mzchat_guild::Deps {
+                bus: bus.clone(),
+                internal: internal.clone(),
+            },
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!(e))
+        .context("guild service")?;
+        guild.mount(&mut grpc);
+        unbuilt::mount_messages(&mut grpc);
+        databases.push(guild.database().clone());
+        tasks.extend(guild.spawn(shutdown.clone()));
+    }
     for (mode, name) in [
-        (Mode::Guild, "guild"),
         (Mode::Media, "media"),
         (Mode::PushRelay, "push-relay"),
         (Mode::FederationSync, "federation-sync"),
@@ -172,7 +208,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             );
         }
         match mode {
-            Mode::Guild => unbuilt::mount_guild(&mut grpc, &internal),
             Mode::Media => unbuilt::mount_media(&mut grpc, &internal),
             Mode::PushRelay => unbuilt::mount_push(&mut grpc),
             _ => unbuilt::mount_federation_sync(&mut grpc, &internal),

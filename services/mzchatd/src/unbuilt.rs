@@ -9,8 +9,6 @@ use mzchat_proto::{
     },
     guild::{
         event_service_server::{EventService, EventServiceServer},
-        guild_internal_service_server::{GuildInternalService, GuildInternalServiceServer},
-        guild_service_server::{GuildService, GuildServiceServer},
         message_service_server::{MessageService, MessageServiceServer},
     },
     media::{
@@ -22,25 +20,19 @@ use mzchat_proto::{
 
 pub struct Unbuilt;
 
-impl GuildService for Unbuilt {}
 impl MessageService for Unbuilt {}
 impl EventService for Unbuilt {}
-impl GuildInternalService for Unbuilt {}
 impl MediaService for Unbuilt {}
 impl MediaInternalService for Unbuilt {}
 impl PushService for Unbuilt {}
 impl PushFederationService for Unbuilt {}
 impl FederationAdminService for Unbuilt {}
 
-pub fn mount_guild(server: &mut GrpcServer, internal: &InternalAuth) {
+/// The guild service's messages and event stream (guilds themselves are built).
+pub fn mount_messages(server: &mut GrpcServer) {
     server
-        .add_service(GuildServiceServer::new(Unbuilt))
         .add_service(MessageServiceServer::new(Unbuilt))
-        .add_service(EventServiceServer::new(Unbuilt))
-        .add_service(GuildInternalServiceServer::with_interceptor(
-            Unbuilt,
-            internal.clone(),
-        ));
+        .add_service(EventServiceServer::new(Unbuilt));
 }
 
 pub fn mount_media(server: &mut GrpcServer, internal: &InternalAuth) {

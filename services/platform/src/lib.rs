@@ -10,6 +10,7 @@ pub mod grpc;
 pub mod metrics;
 pub mod origin;
 pub mod outbox;
+pub mod session_keys;
 pub mod session_token;
 pub mod shutdown;
 pub mod telemetry;

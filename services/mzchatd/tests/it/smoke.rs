@@ -2,7 +2,10 @@ use std::process::Command;
 
 use mzchat_client::{Client, KeyStore, LocalIdentity};
 use mzchat_proto::{
-    guild::{ListGuildsRequest, guild_service_client::GuildServiceClient},
+    guild::{
+        ListGuildsRequest, ListMessagesRequest, guild_service_client::GuildServiceClient,
+        message_service_client::MessageServiceClient,
+    },
     media::{GetFileRequest, media_service_client::MediaServiceClient},
 };
 use tonic::Code;
@@ -20,7 +23,7 @@ fn client_for(origin: &str) -> Client {
 // Multi-threaded: the client's connection must keep running while the test blocks on the
 // process, or the server's graceful shutdown would wait for it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_one_process_mode_serves_identity_and_honestly_refuses_the_rest() {
+async fn the_one_process_mode_serves_what_is_built_and_honestly_refuses_the_rest() {
     let data = std::env::temp_dir().join(unique("mzchatd-smoke-"));
     let mut daemon = Daemon::start(&data, &[]);
     let client = client_for(&daemon.origin);
@@ -31,10 +34,20 @@ async fn the_one_process_mode_serves_identity_and_honestly_refuses_the_rest() {
     );
 
     let channel = client.channel(&daemon.origin).expect("channel");
-    let status = GuildServiceClient::new(channel.clone())
-        .list_guilds(ListGuildsRequest::default())
+    // Guilds are served; messages and media are not built yet and say so.
+    let request = client
+        .authed(&daemon.origin, ListGuildsRequest::default())
         .await
-        .expect_err("guild not built");
+        .expect("token");
+    let guilds = GuildServiceClient::new(channel.clone())
+        .list_guilds(request)
+        .await
+        .expect("list guilds");
+    assert!(guilds.into_inner().guilds.is_empty());
+    let status = MessageServiceClient::new(channel.clone())
+        .list_messages(ListMessagesRequest::default())
+        .await
+        .expect_err("messages not built");
     assert_eq!(status.code(), Code::Unimplemented);
     let status = MediaServiceClient::new(channel)
         .get_file(GetFileRequest::default())

@@ -1,7 +1,9 @@
 //! Services in separate processes over PostgreSQL and NATS, as Kubernetes runs them.
 
 use mzchat_client::{Client, KeyStore, LocalIdentity};
-use mzchat_proto::guild::{ListGuildsRequest, guild_service_client::GuildServiceClient};
+use mzchat_proto::guild::{
+    CreateGuildRequest, ListGuildsRequest, guild_service_client::GuildServiceClient,
+};
 use tonic::Code;
 
 use crate::daemon::{Daemon, Nats, free_port, unique};
@@ -28,9 +30,19 @@ async fn identity_and_guild_run_as_separate_processes() {
         "split-test-internal-token",
     ];
     let guild_port = free_port();
-    let guild = Daemon::start_mode("guild", guild_port, &data.join("guild"), &shared);
-    let guild_url = format!("http://127.0.0.1:{guild_port}");
     let identity_port = free_port();
+    let identity_url = format!("http://127.0.0.1:{identity_port}");
+    // One homeserver, one public origin (in Kubernetes the route in front of both).
+    let mut guild_flags = shared.to_vec();
+    guild_flags.extend([
+        "--migrate",
+        "--identity-url",
+        identity_url.as_str(),
+        "--origin",
+        identity_url.as_str(),
+    ]);
+    let guild = Daemon::start_mode("guild", guild_port, &data.join("guild"), &guild_flags);
+    let guild_url = format!("http://127.0.0.1:{guild_port}");
     let mut identity_flags = shared.to_vec();
     identity_flags.extend(["--migrate", "--guild-internal-url", guild_url.as_str()]);
     let identity = Daemon::start_mode(
@@ -57,19 +69,36 @@ async fn identity_and_guild_run_as_separate_processes() {
         .await
         .expect_err("identity does not serve guilds");
     assert_eq!(on_identity.code(), Code::Unimplemented);
-    let on_guild = GuildServiceClient::new(client.channel(&guild.origin).expect("channel"))
-        .list_guilds(ListGuildsRequest::default())
+    // The guild process verifies the identity process's tokens and asks it for fresh ones.
+    let request = client
+        .authed(
+            &identity.origin,
+            CreateGuildRequest {
+                name: "split".into(),
+                ..Default::default()
+            },
+        )
         .await
-        .expect_err("guild service not built yet");
-    assert_eq!(on_guild.code(), Code::Unimplemented);
+        .expect("token");
+    let created = GuildServiceClient::new(client.channel(&guild.origin).expect("channel"))
+        .create_guild(request)
+        .await
+        .expect("create a guild on the guild process")
+        .into_inner();
+    assert!(
+        !created.access_token.is_empty(),
+        "identity issued a token carrying the guild"
+    );
 
     drop((identity, guild));
     use sea_orm::ConnectionTrait;
     let db = sea_orm::Database::connect(db_url).await.expect("postgres");
-    db.execute_unprepared(&format!(
-        "DROP SCHEMA IF EXISTS \"{schema_prefix}identity\" CASCADE"
-    ))
-    .await
-    .expect("drop schema");
+    for service in ["identity", "guild"] {
+        db.execute_unprepared(&format!(
+            "DROP SCHEMA IF EXISTS \"{schema_prefix}{service}\" CASCADE"
+        ))
+        .await
+        .expect("drop schema");
+    }
     std::fs::remove_dir_all(data).ok();
 }

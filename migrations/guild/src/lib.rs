@@ -1,0 +1,18 @@
+//! Schema migrations of the guild service, tracked in `guild_migrations`.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261126_000001_create_guild_tables;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migration_table_name() -> sea_orm::DynIden {
+        "guild_migrations".into_iden()
+    }
+
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261126_000001_create_guild_tables::Migration)]
+    }
+}

@@ -1,0 +1,107 @@
+//! The guild service's use cases: authorise the caller against the guild's current permission
+//! version, check permissions, run the store in transactions and enqueue events.
+
+mod access;
+mod channels;
+mod guilds;
+mod invites;
+mod members;
+mod roles;
+
+use std::sync::Arc;
+
+use mzchat_platform::{grpc::InternalAuth, outbox::Outbox, session_token::Claims};
+use mzchat_proto::identity::{
+    IssueSessionRequest, session_internal_service_client::SessionInternalServiceClient,
+};
+use sea_orm::DatabaseConnection;
+use tonic::transport::Channel;
+
+pub use access::Access;
+pub use channels::ChannelChange;
+pub use roles::RoleChange;
+
+use crate::{config::GuildConfig, domain::Result};
+
+/// The caller of an authenticated call: a verified access token of this server.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub claims: Claims,
+}
+
+impl Caller {
+    pub fn user_id(&self) -> &str {
+        &self.claims.sub
+    }
+}
+
+/// A fresh access token and its expiry (seconds), or none when identity could not be asked.
+#[derive(Debug, Clone, Default)]
+pub struct FreshToken {
+    pub access_token: String,
+    pub expires_at: i64,
+}
+
+pub struct GuildApp {
+    pub(crate) db: DatabaseConnection,
+    pub(crate) config: Arc<GuildConfig>,
+    pub(crate) outbox: Outbox,
+    identity: SessionInternalServiceClient<Channel>,
+    internal: InternalAuth,
+}
+
+const MAX_PAGE: u64 = 200;
+const DEFAULT_PAGE: u64 = 50;
+
+pub(crate) fn page_size(requested: i32) -> Result<u64> {
+    match requested {
+        n if n < 0 => Err(crate::domain::invalid("page_size must not be negative")),
+        0 => Ok(DEFAULT_PAGE),
+        n => Ok((n as u64).min(MAX_PAGE)),
+    }
+}
+
+pub(crate) fn now() -> i64 {
+    mzchat_platform::db::now_millis()
+}
+
+impl GuildApp {
+    pub fn new(
+        db: DatabaseConnection,
+        config: Arc<GuildConfig>,
+        outbox: Outbox,
+        identity: Channel,
+        internal: InternalAuth,
+    ) -> Self {
+        Self {
+            db,
+            config,
+            outbox,
+            identity: SessionInternalServiceClient::new(identity),
+            internal,
+        }
+    }
+
+    /// Asks identity for a token carrying the caller's guilds as they are now. A failure is not
+    /// the caller's problem: the change is committed, and the client can refresh its session.
+    pub(crate) async fn fresh_token(&self, caller: &Caller) -> FreshToken {
+        let mut request = tonic::Request::new(IssueSessionRequest {
+            user_id: caller.claims.sub.clone(),
+            device_id: caller.claims.did.clone(),
+        });
+        self.internal.attach(&mut request);
+        match self.identity.clone().issue_session(request).await {
+            Ok(response) => {
+                let response = response.into_inner();
+                FreshToken {
+                    access_token: response.access_token,
+                    expires_at: response.access_token_expires_at.map_or(0, |t| t.seconds),
+                }
+            }
+            Err(status) => {
+                tracing::warn!(code = ?status.code(), message = status.message(), "identity could not issue a fresh token");
+                FreshToken::default()
+            }
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! The guild service: guilds, channels, roles and permissions, members, bans and invites.
+//! Messages and the event stream are not built yet (their RPCs answer UNIMPLEMENTED).
+//!
+//! `build` prepares the schema and clients; `Guild::mount` adds the gRPC services;
+//! `Guild::spawn` starts the outbox relay.
+
+pub mod app;
+pub mod config;
+mod convert;
+pub mod domain;
+pub mod events;
+mod grpc;
+mod store;
+
+use std::{sync::Arc, time::Duration};
+
+use mzchat_guild_migration::Migrator;
+use mzchat_platform::{
+    bus::Bus,
+    db::{self, DatabaseTarget, DbSetupError},
+    grpc::{GrpcServer, InternalAuth},
+    outbox::{Outbox, OutboxRelay},
+    session_keys::SessionKeys,
+};
+use mzchat_proto::guild::{
+    guild_internal_service_server::GuildInternalServiceServer,
+    guild_service_server::GuildServiceServer,
+};
+use sea_orm::DatabaseConnection;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use config::{GuildArgs, GuildConfig};
+
+use crate::app::GuildApp;
+
+pub const SERVICE: &str = "guild";
+
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error(transparent)]
+    Database(#[from] DbSetupError),
+    #[error("{0}")]
+    Config(String),
+}
+
+/// What the guild service needs from the process around it.
+pub struct Deps {
+    pub bus: Arc<dyn Bus>,
+    pub internal: InternalAuth,
+}
+
+pub struct Guild {
+    app: Arc<GuildApp>,
+    keys: Arc<SessionKeys>,
+    db: DatabaseConnection,
+    outbox: Outbox,
+    bus: Arc<dyn Bus>,
+    internal: InternalAuth,
+}
+
+/// Applies the guild service's migrations to its schema.
+pub async fn migrate(config: &mzchat_platform::ServerConfig) -> Result<(), DbSetupError> {
+    let db = db::connect(&DatabaseTarget::for_service(config, SERVICE), 1).await?;
+    db::migrate::<Migrator>(&db).await
+}
+
+pub async fn build(config: GuildConfig, deps: Deps) -> Result<Guild, SetupError> {
+    let target = DatabaseTarget::for_service(&config.server, SERVICE);
+    let db = db::connect(&target, config.server.database_max_connections).await?;
+    if config.server.migrate {
+        db::migrate::<Migrator>(&db).await?;
+    }
+    let keys = SessionKeys::new(&config.identity_url, config.server.origin.as_str())
+        .map_err(|e| SetupError::Config(e.to_string()))?;
+    let identity = tonic::transport::Endpoint::from_shared(config.identity_url.clone())
+        .map_err(|e| SetupError::Config(format!("identity url: {e}")))?
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(10))
+        .connect_lazy();
+    let outbox = Outbox::new();
+    let app = Arc::new(GuildApp::new(
+        db.clone(),
+        Arc::new(config),
+        outbox.clone(),
+        identity,
+        deps.internal.clone(),
+    ));
+    Ok(Guild {
+        app,
+        keys: Arc::new(keys),
+        db,
+        outbox,
+        bus: deps.bus,
+        internal: deps.internal,
+    })
+}
+
+impl Guild {
+    pub fn database(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    pub fn mount(&self, server: &mut GrpcServer) {
+        server
+            .add_service(GuildServiceServer::new(grpc::GuildGrpc::new(
+                self.app.clone(),
+                self.keys.clone(),
+            )))
+            .add_service(GuildInternalServiceServer::with_interceptor(
+                grpc::GuildInternalGrpc::new(self.app.clone()),
+                self.internal.clone(),
+            ));
+    }
+
+    /// Starts the outbox relay; it stops at `shutdown`.
+    pub fn spawn(&self, shutdown: CancellationToken) -> Vec<JoinHandle<()>> {
+        let relay = OutboxRelay::new(self.db.clone(), self.bus.clone(), &self.outbox, SERVICE);
+        vec![tokio::spawn(relay.run(shutdown))]
+    }
+}

@@ -1,0 +1,101 @@
+//! Verifying access tokens in services other than identity: the session public keys come from
+//! identity's ServerInfo, cached, and fetched again when a token names a key not seen yet.
+
+use std::{
+    collections::HashMap,
+    sync::RwLock,
+    time::{Duration, Instant},
+};
+
+use ed25519_dalek::VerifyingKey;
+use mzchat_proto::identity::{
+    GetServerInfoRequest, server_info_service_client::ServerInfoServiceClient,
+};
+use tokio::sync::Mutex;
+use tonic::transport::Channel;
+
+use crate::session_token::{self, Claims, TokenError};
+
+/// At most one fetch per this interval, however many unknown keys show up.
+const MIN_FETCH_INTERVAL: Duration = Duration::from_secs(1);
+
+pub struct SessionKeys {
+    client: ServerInfoServiceClient<Channel>,
+    issuer: String,
+    keys: RwLock<HashMap<String, VerifyingKey>>,
+    last_fetch: Mutex<Option<Instant>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionKeysError {
+    #[error("identity url {0}: {1}")]
+    Url(String, String),
+}
+
+impl SessionKeys {
+    /// Keys of the identity service at `identity_url`, for tokens issued by `issuer` (this
+    /// server's origin).
+    pub fn new(identity_url: &str, issuer: &str) -> Result<Self, SessionKeysError> {
+        let channel = tonic::transport::Endpoint::from_shared(identity_url.to_owned())
+            .map_err(|e| SessionKeysError::Url(identity_url.to_owned(), e.to_string()))?
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(10))
+            .connect_lazy();
+        Ok(Self {
+            client: ServerInfoServiceClient::new(channel),
+            issuer: issuer.to_owned(),
+            keys: RwLock::default(),
+            last_fetch: Mutex::new(None),
+        })
+    }
+
+    /// Verifies an access token of this server.
+    pub async fn verify(&self, token: &str, now: i64) -> Result<Claims, TokenError> {
+        let check = || session_token::verify(token, |kid| self.key(kid), &self.issuer, now);
+        match check() {
+            Err(TokenError::UnknownKey) => {
+                self.fetch().await;
+                check()
+            }
+            other => other,
+        }
+    }
+
+    fn key(&self, kid: &str) -> Option<VerifyingKey> {
+        self.keys
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(kid)
+            .copied()
+    }
+
+    async fn fetch(&self) {
+        let mut last = self.last_fetch.lock().await;
+        if last.is_some_and(|at| at.elapsed() < MIN_FETCH_INTERVAL) {
+            return;
+        }
+        *last = Some(Instant::now());
+        match self
+            .client
+            .clone()
+            .get_server_info(GetServerInfoRequest {})
+            .await
+        {
+            Ok(info) => {
+                let keys: HashMap<String, VerifyingKey> = info
+                    .into_inner()
+                    .session_keys
+                    .into_iter()
+                    .filter_map(|k| {
+                        let bytes: [u8; 32] = k.public_key.as_slice().try_into().ok()?;
+                        Some((k.key_id, VerifyingKey::from_bytes(&bytes).ok()?))
+                    })
+                    .collect();
+                *self.keys.write().unwrap_or_else(|e| e.into_inner()) = keys;
+            }
+            Err(status) => {
+                tracing::warn!(code = ?status.code(), message = status.message(), "cannot fetch session keys")
+            }
+        }
+    }
+}
