@@ -28,9 +28,9 @@ impl GuildGrpc {
 
 type Reply<T> = Result<Response<T>, Status>;
 
-fn expiry(token: &crate::app::FreshToken) -> Option<prost_types::Timestamp> {
-    (token.expires_at > 0).then_some(prost_types::Timestamp {
-        seconds: token.expires_at,
+fn expiry(expires_at: i64) -> Option<prost_types::Timestamp> {
+    (expires_at > 0).then_some(prost_types::Timestamp {
+        seconds: expires_at,
         nanos: 0,
     })
 }
@@ -64,7 +64,7 @@ impl GuildService for GuildGrpc {
         Ok(Response::new(pb::CreateGuildResponse {
             guild: Some(convert::guild(&guild, self.assets())),
             access_token: token.access_token,
-            access_token_expires_at: expiry(&token),
+            access_token_expires_at: expiry(token.expires_at),
         }))
     }
 
@@ -506,7 +506,7 @@ impl GuildService for GuildGrpc {
         Ok(Response::new(pb::JoinInviteResponse {
             guild: Some(convert::guild(&guild, self.assets())),
             access_token: token.access_token,
-            access_token_expires_at: expiry(&token),
+            access_token_expires_at: expiry(token.expires_at),
             refresh_token: String::new(),
             refresh_token_expires_at: None,
         }))
