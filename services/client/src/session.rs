@@ -145,6 +145,24 @@ impl Client {
         Ok(response)
     }
 
+    /// Keeps a newer access token a server handed out (CreateGuild, JoinInvite) for later calls.
+    pub fn adopt_access_token(
+        &self,
+        origin: &str,
+        access_token: &str,
+        expires_at: i64,
+    ) -> Result<(), ClientError> {
+        let mut session = self
+            .session(origin)
+            .ok_or_else(|| ClientError::Local(format!("not logged in to {origin}")))?;
+        if access_token.is_empty() {
+            return Ok(());
+        }
+        session.access_token = access_token.to_owned();
+        session.access_expires_at = expires_at;
+        self.save_session(origin, session)
+    }
+
     /// A valid access token for `origin`, refreshed first if it is about to expire.
     pub async fn access_token(&self, origin: &str) -> Result<String, ClientError> {
         let stored = self.session(origin).ok_or_else(|| {

@@ -1,1 +1,8 @@
-//! placeholder
+//! Integration tests of the guild service (with the real identity service beside it) over both
+//! backends.
+
+mod harness;
+
+mod guilds;
+mod invites;
+mod permissions;
