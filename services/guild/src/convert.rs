@@ -4,7 +4,7 @@ use mzchat_platform::Origin;
 use mzchat_proto::guild as pb;
 use prost_types::Timestamp;
 
-use crate::domain::model::{Ban, Channel, Guild, Invite, Member, Role};
+use crate::domain::model::{Ban, Channel, Guild, Invite, Member, Message, Role};
 
 pub fn timestamp_ms(ms: i64) -> Option<Timestamp> {
     Some(Timestamp {
@@ -89,5 +89,39 @@ pub fn invite(i: &Invite, origin: &Origin) -> pb::Invite {
         max_uses: i.max_uses,
         expires_at: timestamp_ms(i.expires_at),
         link: crate::domain::invite::link(origin.as_str(), &i.guild_id, &i.channel_id, &i.token),
+    }
+}
+
+pub fn message(m: &Message, assets: &Origin) -> pb::Message {
+    pb::Message {
+        id: m.id.clone(),
+        guild_id: m.guild_id.clone(),
+        channel_id: m.channel_id.clone(),
+        author_id: m.author_id.clone(),
+        content: m.content.clone(),
+        mention_user_ids: m.mention_user_ids.clone(),
+        mention_everyone: m.mention_everyone,
+        attachments: m
+            .attachment_file_ids
+            .iter()
+            .map(|file_id| pb::Attachment {
+                file_id: file_id.clone(),
+                url: file_url(assets, file_id),
+                ..Default::default()
+            })
+            .collect(),
+        created_at: timestamp_ms(m.created_at),
+        edited_at: m.edited_at.and_then(timestamp_ms),
+        pinned: m.pinned,
+        reactions: m
+            .reactions
+            .iter()
+            .map(|r| pb::ReactionSummary {
+                emoji: r.emoji.clone(),
+                count: r.count,
+                me: r.me,
+            })
+            .collect(),
+        nonce: m.nonce.clone().unwrap_or_default(),
     }
 }

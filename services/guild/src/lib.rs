@@ -1,5 +1,5 @@
-//! The guild service: guilds, channels, roles and permissions, members, bans and invites.
-//! Messages and the event stream are not built yet (their RPCs answer UNIMPLEMENTED).
+//! The guild service: guilds, channels, roles and permissions, members, bans, invites,
+//! messages, pins, reactions and typing. The event stream is not built yet.
 //!
 //! `build` prepares the schema and clients; `Guild::mount` adds the gRPC services;
 //! `Guild::spawn` starts the outbox relay.
@@ -24,7 +24,7 @@ use mzchat_platform::{
 };
 use mzchat_proto::guild::{
     guild_internal_service_server::GuildInternalServiceServer,
-    guild_service_server::GuildServiceServer,
+    guild_service_server::GuildServiceServer, message_service_server::MessageServiceServer,
 };
 use sea_orm::DatabaseConnection;
 use tokio::task::JoinHandle;
@@ -83,6 +83,7 @@ pub async fn build(config: GuildConfig, deps: Deps) -> Result<Guild, SetupError>
         db.clone(),
         Arc::new(config),
         outbox.clone(),
+        deps.bus.clone(),
         identity,
         deps.internal.clone(),
     ));
@@ -102,13 +103,18 @@ impl Guild {
     }
 
     pub fn mount(&self, server: &mut GrpcServer) {
+        let (app, keys) = (self.app.clone(), self.keys.clone());
         server
             .add_service(GuildServiceServer::new(grpc::GuildGrpc::new(
-                self.app.clone(),
-                self.keys.clone(),
+                app.clone(),
+                keys.clone(),
+            )))
+            .add_service(MessageServiceServer::new(grpc::MessageGrpc::new(
+                app.clone(),
+                keys,
             )))
             .add_service(GuildInternalServiceServer::with_interceptor(
-                grpc::GuildInternalGrpc::new(self.app.clone()),
+                grpc::GuildInternalGrpc::new(app),
                 self.internal.clone(),
             ));
     }

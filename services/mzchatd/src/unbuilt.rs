@@ -7,10 +7,7 @@ use mzchat_proto::{
         federation_admin_service_server::{FederationAdminService, FederationAdminServiceServer},
         push_federation_service_server::{PushFederationService, PushFederationServiceServer},
     },
-    guild::{
-        event_service_server::{EventService, EventServiceServer},
-        message_service_server::{MessageService, MessageServiceServer},
-    },
+    guild::event_service_server::{EventService, EventServiceServer},
     media::{
         media_internal_service_server::{MediaInternalService, MediaInternalServiceServer},
         media_service_server::{MediaService, MediaServiceServer},
@@ -20,7 +17,6 @@ use mzchat_proto::{
 
 pub struct Unbuilt;
 
-impl MessageService for Unbuilt {}
 impl EventService for Unbuilt {}
 impl MediaService for Unbuilt {}
 impl MediaInternalService for Unbuilt {}
@@ -28,11 +24,9 @@ impl PushService for Unbuilt {}
 impl PushFederationService for Unbuilt {}
 impl FederationAdminService for Unbuilt {}
 
-/// The guild service's messages and event stream (guilds themselves are built).
-pub fn mount_messages(server: &mut GrpcServer) {
-    server
-        .add_service(MessageServiceServer::new(Unbuilt))
-        .add_service(EventServiceServer::new(Unbuilt));
+/// The guild service's event stream (guilds and messages are built).
+pub fn mount_events(server: &mut GrpcServer) {
+    server.add_service(EventServiceServer::new(Unbuilt));
 }
 
 pub fn mount_media(server: &mut GrpcServer, internal: &InternalAuth) {

@@ -6,11 +6,16 @@ mod channels;
 mod guilds;
 mod invites;
 mod members;
+mod messages;
 mod roles;
 
-use std::sync::Arc;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Instant,
+};
 
-use mzchat_platform::{grpc::InternalAuth, outbox::Outbox, session_token::Claims};
+use mzchat_platform::{bus::Bus, grpc::InternalAuth, outbox::Outbox, session_token::Claims};
 use mzchat_proto::identity::{
     IssueSessionRequest, session_internal_service_client::SessionInternalServiceClient,
 };
@@ -19,6 +24,7 @@ use tonic::transport::Channel;
 
 pub use access::Access;
 pub use channels::ChannelChange;
+pub use messages::MessageRef;
 pub use roles::RoleChange;
 
 use crate::{config::GuildConfig, domain::Result};
@@ -46,6 +52,9 @@ pub struct GuildApp {
     pub(crate) db: DatabaseConnection,
     pub(crate) config: Arc<GuildConfig>,
     pub(crate) outbox: Outbox,
+    pub(crate) bus: Arc<dyn Bus>,
+    /// Last typing notice per (user, channel), for the rate limit (per process).
+    typing: Mutex<HashMap<(String, String), Instant>>,
     identity: SessionInternalServiceClient<Channel>,
     internal: InternalAuth,
 }
@@ -70,6 +79,7 @@ impl GuildApp {
         db: DatabaseConnection,
         config: Arc<GuildConfig>,
         outbox: Outbox,
+        bus: Arc<dyn Bus>,
         identity: Channel,
         internal: InternalAuth,
     ) -> Self {
@@ -77,6 +87,8 @@ impl GuildApp {
             db,
             config,
             outbox,
+            bus,
+            typing: Mutex::default(),
             identity: SessionInternalServiceClient::new(identity),
             internal,
         }

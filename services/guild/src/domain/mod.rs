@@ -1,6 +1,7 @@
 //! The guild service's domain: permissions, validation rules and model types, IO-free.
 
 pub mod invite;
+pub mod message;
 pub mod model;
 pub mod permissions;
 pub mod validate;

@@ -65,6 +65,31 @@ pub struct Invite {
     pub revoked: bool,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub id: String,
+    pub guild_id: String,
+    pub channel_id: String,
+    pub author_id: String,
+    pub content: String,
+    pub mention_user_ids: Vec<String>,
+    pub mention_everyone: bool,
+    pub attachment_file_ids: Vec<String>,
+    pub nonce: Option<String>,
+    pub created_at: i64,
+    pub edited_at: Option<i64>,
+    pub pinned: bool,
+    pub reactions: Vec<ReactionSummary>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReactionSummary {
+    pub emoji: String,
+    pub count: u32,
+    /// Whether the viewer is among the reactors.
+    pub me: bool,
+}
+
 /// One guild of a user, for token claims.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Membership {

@@ -2,9 +2,11 @@
 
 mod guild;
 mod internal;
+mod messages;
 
 pub use guild::GuildGrpc;
 pub use internal::GuildInternalGrpc;
+pub use messages::MessageGrpc;
 
 use mzchat_platform::{error::to_status, session_keys::SessionKeys, session_token::bearer};
 use tonic::{Request, Status};

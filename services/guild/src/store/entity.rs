@@ -140,3 +140,48 @@ pub mod invite {
 
     no_relations!();
 }
+
+pub mod message {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "messages")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub guild_id: String,
+        pub channel_id: String,
+        pub author_id: String,
+        pub content: String,
+        /// JSON array of user ids.
+        pub mention_user_ids: String,
+        pub mention_everyone: bool,
+        /// JSON array of file ids.
+        pub attachment_file_ids: String,
+        pub nonce: Option<String>,
+        pub created_at: i64,
+        pub edited_at: Option<i64>,
+        pub pinned_at: Option<i64>,
+        pub pinned_by: Option<String>,
+    }
+
+    no_relations!();
+}
+
+pub mod reaction {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "reactions")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub message_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub emoji: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub user_id: String,
+        pub created_at: i64,
+    }
+
+    no_relations!();
+}

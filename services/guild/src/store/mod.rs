@@ -5,4 +5,5 @@ mod entity;
 pub mod guilds;
 pub mod invites;
 pub mod members;
+pub mod messages;
 pub mod roles;

@@ -38,6 +38,7 @@ pub fn unique(prefix: &str) -> String {
 
 pub struct Homeserver {
     pub origin: String,
+    pub bus: Arc<dyn Bus>,
     backend: Backend,
     schema_prefix: String,
     bus_prefix: String,
@@ -131,7 +132,10 @@ impl Homeserver {
                 limits: limits(),
                 identity_url: origin.clone(),
             },
-            mzchat_guild::Deps { bus, internal },
+            mzchat_guild::Deps {
+                bus: bus.clone(),
+                internal,
+            },
         )
         .await
         .unwrap_or_else(|e| panic!("guild failed to start ({backend:?}): {e}"));
@@ -149,6 +153,7 @@ impl Homeserver {
         }));
         Self {
             origin,
+            bus,
             backend,
             schema_prefix,
             bus_prefix,
@@ -261,5 +266,15 @@ impl User {
         self.client
             .adopt_access_token(&self.origin, token, expires_at.map_or(0, |t| t.seconds))
             .expect("adopt token");
+    }
+}
+
+impl User {
+    pub fn messages(
+        &self,
+    ) -> mzchat_proto::guild::message_service_client::MessageServiceClient<Channel> {
+        mzchat_proto::guild::message_service_client::MessageServiceClient::new(
+            self.client.channel(&self.origin).expect("channel"),
+        )
     }
 }

@@ -5,4 +5,5 @@ mod harness;
 
 mod guilds;
 mod invites;
+mod messages;
 mod permissions;

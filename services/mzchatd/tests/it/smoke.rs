@@ -3,8 +3,8 @@ use std::process::Command;
 use mzchat_client::{Client, KeyStore, LocalIdentity};
 use mzchat_proto::{
     guild::{
-        ListGuildsRequest, ListMessagesRequest, guild_service_client::GuildServiceClient,
-        message_service_client::MessageServiceClient,
+        ListGuildsRequest, SubscribeEventsRequest, event_service_client::EventServiceClient,
+        guild_service_client::GuildServiceClient,
     },
     media::{GetFileRequest, media_service_client::MediaServiceClient},
 };
@@ -34,7 +34,7 @@ async fn the_one_process_mode_serves_what_is_built_and_honestly_refuses_the_rest
     );
 
     let channel = client.channel(&daemon.origin).expect("channel");
-    // Guilds are served; messages and media are not built yet and say so.
+    // Guilds are served; the event stream and media are not built yet and say so.
     let request = client
         .authed(&daemon.origin, ListGuildsRequest::default())
         .await
@@ -44,10 +44,14 @@ async fn the_one_process_mode_serves_what_is_built_and_honestly_refuses_the_rest
         .await
         .expect("list guilds");
     assert!(guilds.into_inner().guilds.is_empty());
-    let status = MessageServiceClient::new(channel.clone())
-        .list_messages(ListMessagesRequest::default())
+    let request = client
+        .authed(&daemon.origin, SubscribeEventsRequest::default())
         .await
-        .expect_err("messages not built");
+        .expect("token");
+    let status = EventServiceClient::new(channel.clone())
+        .subscribe_events(request)
+        .await
+        .expect_err("the event stream is not built yet");
     assert_eq!(status.code(), Code::Unimplemented);
     let status = MediaServiceClient::new(channel)
         .get_file(GetFileRequest::default())
@@ -128,10 +132,16 @@ async fn readiness_follows_the_bus() {
         &["--nats-url", url.as_str(), "--bus-prefix", prefix.as_str()],
     );
     let ready = |port| async move { reqwest_like_get(port, "/readyz").await };
-    assert!(
-        ready(daemon.admin_port).await.starts_with("HTTP/1.0 200"),
-        "ready at start"
-    );
+    // The listener accepts connections a moment before the process reports ready.
+    let mut up = false;
+    for _ in 0..50 {
+        if ready(daemon.admin_port).await.starts_with("HTTP/1.0 200") {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(up, "ready after start: {}", daemon.log_text());
     drop(nats);
     let mut unready = false;
     for _ in 0..30 {

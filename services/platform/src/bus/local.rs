@@ -44,6 +44,25 @@ struct Consumer {
     tx: mpsc::UnboundedSender<Delivery>,
 }
 
+/// Messages a live subscriber may lag behind before it loses some.
+const LIVE_BUFFER: usize = 1024;
+
+impl State {
+    /// Hands a message to every live subscriber whose pattern matches; a full subscriber loses
+    /// it, a closed one is forgotten.
+    fn fan_out(&mut self, message: &Message) {
+        self.listeners.retain(|(pattern, tx)| {
+            if !subject_matches(pattern, &message.subject) {
+                return !tx.is_closed();
+            }
+            !matches!(
+                tx.try_send(message.clone()),
+                Err(mpsc::error::TrySendError::Closed(_))
+            )
+        });
+    }
+}
+
 /// A consumer a message goes to, copied out of the lock.
 struct Target {
     durable: String,
@@ -57,6 +76,8 @@ struct Target {
 struct State {
     streams: Vec<Stream>,
     consumers: Vec<Consumer>,
+    /// Live subscribers: pattern and channel.
+    listeners: Vec<(String, mpsc::Sender<Message>)>,
     /// Per message id: consumers that settled it, and attempts per consumer. Entries go once
     /// the message is fully settled.
     settled: HashMap<String, HashSet<String>>,
@@ -217,6 +238,7 @@ impl Bus for LocalBus {
                 let mut state = self.lock();
                 state.settled.remove(&message.id);
                 state.attempts.retain(|(id, _), _| id != &message.id);
+                state.fan_out(&message);
                 Ok(())
             }
         }
@@ -254,6 +276,27 @@ impl Bus for LocalBus {
 
     async fn check(&self) -> Result<(), BusError> {
         Ok(())
+    }
+
+    async fn publish_ephemeral(
+        &self,
+        subject: &str,
+        payload: bytes::Bytes,
+    ) -> Result<(), BusError> {
+        let message = Message {
+            subject: subject.to_owned(),
+            id: String::new(),
+            payload,
+            headers: vec![],
+        };
+        self.lock().fan_out(&message);
+        Ok(())
+    }
+
+    async fn subscribe(&self, pattern: &str) -> Result<mpsc::Receiver<Message>, BusError> {
+        let (tx, rx) = mpsc::channel(LIVE_BUFFER);
+        self.lock().listeners.push((pattern.to_owned(), tx));
+        Ok(rx)
     }
 }
 

@@ -93,6 +93,17 @@ pub trait Bus: Send + Sync + 'static {
 
     /// Whether the bus is reachable now (readiness).
     async fn check(&self) -> Result<(), BusError>;
+
+    /// Fire-and-forget (typing, presence pulses): never stored, lost when nobody listens.
+    async fn publish_ephemeral(&self, subject: &str, payload: Bytes) -> Result<(), BusError>;
+
+    /// Every message on subjects matching `pattern` from now on, durable or ephemeral, as it
+    /// passes (no replay, no acks): the live feed of real-time fan-out. A subscriber that falls
+    /// behind loses messages and must catch up from storage.
+    async fn subscribe(
+        &self,
+        pattern: &str,
+    ) -> Result<tokio::sync::mpsc::Receiver<Message>, BusError>;
 }
 
 /// One delivery of a message to a consumer. Settle it with `ack`, `nak` or `term`; dropping it

@@ -18,6 +18,8 @@ use super::{Bus, BusError, ConsumerSpec, Delivery, Message, Settle, StreamSpec, 
 /// How long JetStream remembers message ids for deduplication.
 const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
+/// Messages a live subscriber may lag behind before it loses some.
+const LIVE_BUFFER: usize = 1024;
 
 #[derive(Clone)]
 pub struct NatsBus {
@@ -111,6 +113,68 @@ impl Bus for NatsBus {
             async_nats::connection::State::Connected => Ok(()),
             state => Err(BusError::Unavailable(format!("nats connection {state:?}"))),
         }
+    }
+
+    async fn publish_ephemeral(
+        &self,
+        subject: &str,
+        payload: bytes::Bytes,
+    ) -> Result<(), BusError> {
+        self.js
+            .client()
+            .publish(self.subject(subject), payload)
+            .await
+            .map_err(|e| BusError::Unavailable(e.to_string()))
+    }
+
+    async fn subscribe(&self, pattern: &str) -> Result<mpsc::Receiver<Message>, BusError> {
+        let mut subscriber = self
+            .js
+            .client()
+            .subscribe(self.subject(pattern))
+            .await
+            .map_err(|e| BusError::Unavailable(e.to_string()))?;
+        let (tx, rx) = mpsc::channel(LIVE_BUFFER);
+        let prefix = format!("{}.", self.prefix);
+        tokio::spawn(async move {
+            while let Some(message) = subscriber.next().await {
+                let headers: Vec<(String, String)> = message
+                    .headers
+                    .iter()
+                    .flat_map(|h| h.iter())
+                    .flat_map(|(name, values)| {
+                        values
+                            .iter()
+                            .map(move |v| (name.to_string(), v.as_str().to_owned()))
+                    })
+                    .collect();
+                let id = headers
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case("Nats-Msg-Id"))
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default();
+                let live = Message {
+                    subject: message
+                        .subject
+                        .as_str()
+                        .strip_prefix(&prefix)
+                        .unwrap_or(message.subject.as_str())
+                        .to_owned(),
+                    id,
+                    payload: message.payload,
+                    headers,
+                };
+                match tx.try_send(live) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        tracing::debug!("live subscriber behind; message dropped")
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => break,
+                }
+            }
+            let _ = subscriber.unsubscribe().await;
+        });
+        Ok(rx)
     }
 }
 
