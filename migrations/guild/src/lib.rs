@@ -4,6 +4,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261126_000001_create_guild_tables;
 mod m20261126_000002_create_messages;
+mod m20261126_000003_create_guild_events;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261126_000001_create_guild_tables::Migration),
             Box::new(m20261126_000002_create_messages::Migration),
+            Box::new(m20261126_000003_create_guild_events::Migration),
         ]
     }
 }

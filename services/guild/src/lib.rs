@@ -23,6 +23,7 @@ use mzchat_platform::{
     session_keys::SessionKeys,
 };
 use mzchat_proto::guild::{
+    event_service_server::EventServiceServer,
     guild_internal_service_server::GuildInternalServiceServer,
     guild_service_server::GuildServiceServer, message_service_server::MessageServiceServer,
 };
@@ -111,7 +112,12 @@ impl Guild {
             )))
             .add_service(MessageServiceServer::new(grpc::MessageGrpc::new(
                 app.clone(),
+                keys.clone(),
+            )))
+            .add_service(EventServiceServer::new(grpc::EventGrpc::new(
+                app.clone(),
                 keys,
+                self.bus.clone(),
             )))
             .add_service(GuildInternalServiceServer::with_interceptor(
                 grpc::GuildInternalGrpc::new(app),

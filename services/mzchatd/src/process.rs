@@ -189,7 +189,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!(e))
         .context("guild service")?;
         guild.mount(&mut grpc);
-        unbuilt::mount_events(&mut grpc);
         databases.push(guild.database().clone());
         tasks.extend(guild.spawn(shutdown.clone()));
     }

@@ -7,7 +7,6 @@ use mzchat_proto::{
         federation_admin_service_server::{FederationAdminService, FederationAdminServiceServer},
         push_federation_service_server::{PushFederationService, PushFederationServiceServer},
     },
-    guild::event_service_server::{EventService, EventServiceServer},
     media::{
         media_internal_service_server::{MediaInternalService, MediaInternalServiceServer},
         media_service_server::{MediaService, MediaServiceServer},
@@ -17,17 +16,11 @@ use mzchat_proto::{
 
 pub struct Unbuilt;
 
-impl EventService for Unbuilt {}
 impl MediaService for Unbuilt {}
 impl MediaInternalService for Unbuilt {}
 impl PushService for Unbuilt {}
 impl PushFederationService for Unbuilt {}
 impl FederationAdminService for Unbuilt {}
-
-/// The guild service's event stream (guilds and messages are built).
-pub fn mount_events(server: &mut GrpcServer) {
-    server.add_service(EventServiceServer::new(Unbuilt));
-}
 
 pub fn mount_media(server: &mut GrpcServer, internal: &InternalAuth) {
     server

@@ -11,7 +11,6 @@ use crate::{
         permissions::{MANAGE_CHANNELS, VIEW_CHANNELS},
         validate::{self, MAX_TOPIC_CHARS},
     },
-    events::guild_event,
     store,
 };
 
@@ -53,11 +52,7 @@ impl GuildApp {
         let created = ChannelCreated {
             channel: Some(convert::channel(&channel)),
         };
-        self.outbox
-            .enqueue(
-                &txn,
-                guild_event(&channel.guild_id, Payload::ChannelCreated(created)),
-            )
+        self.record(&txn, &channel.guild_id, Payload::ChannelCreated(created))
             .await?;
         txn.commit().await?;
         self.outbox.wake();
@@ -101,11 +96,7 @@ impl GuildApp {
         let updated = ChannelUpdated {
             channel: Some(convert::channel(&channel)),
         };
-        self.outbox
-            .enqueue(
-                &txn,
-                guild_event(&channel.guild_id, Payload::ChannelUpdated(updated)),
-            )
+        self.record(&txn, &channel.guild_id, Payload::ChannelUpdated(updated))
             .await?;
         txn.commit().await?;
         self.outbox.wake();
@@ -130,11 +121,7 @@ impl GuildApp {
             guild_id: access.guild.id.clone(),
             channel_id,
         };
-        self.outbox
-            .enqueue(
-                &txn,
-                guild_event(&access.guild.id, Payload::ChannelDeleted(deleted)),
-            )
+        self.record(&txn, &access.guild.id, Payload::ChannelDeleted(deleted))
             .await?;
         txn.commit().await?;
         self.outbox.wake();

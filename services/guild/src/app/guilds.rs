@@ -10,7 +10,6 @@ use crate::{
         permissions::{self, ADMIN_WEIGHT, EVERYONE_DEFAULT},
         validate,
     },
-    events::guild_event,
     store,
 };
 
@@ -104,14 +103,12 @@ impl GuildApp {
         let created = GuildUpdated {
             guild: Some(convert::guild(&guild, assets)),
         };
-        self.outbox
-            .enqueue(&txn, guild_event(&guild.id, Payload::GuildUpdated(created)))
+        self.record(&txn, &guild.id, Payload::GuildUpdated(created))
             .await?;
         let joined = MemberJoined {
             member: Some(convert::member(&member)),
         };
-        self.outbox
-            .enqueue(&txn, guild_event(&guild.id, Payload::MemberJoined(joined)))
+        self.record(&txn, &guild.id, Payload::MemberJoined(joined))
             .await?;
         txn.commit().await?;
         self.outbox.wake();
@@ -150,8 +147,7 @@ impl GuildApp {
         let updated = GuildUpdated {
             guild: Some(convert::guild(&guild, &self.config.server.assets_origin)),
         };
-        self.outbox
-            .enqueue(&txn, guild_event(&guild.id, Payload::GuildUpdated(updated)))
+        self.record(&txn, &guild.id, Payload::GuildUpdated(updated))
             .await?;
         txn.commit().await?;
         self.outbox.wake();
@@ -169,11 +165,7 @@ impl GuildApp {
         let deleted = GuildDeleted {
             guild_id: access.guild.id.clone(),
         };
-        self.outbox
-            .enqueue(
-                &txn,
-                guild_event(&access.guild.id, Payload::GuildDeleted(deleted)),
-            )
+        self.record(&txn, &access.guild.id, Payload::GuildDeleted(deleted))
             .await?;
         txn.commit().await?;
         self.outbox.wake();

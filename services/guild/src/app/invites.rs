@@ -14,7 +14,6 @@ use crate::{
         permissions::{CREATE_INVITE, MANAGE_GUILD},
         validate,
     },
-    events::guild_event,
     store,
 };
 
@@ -155,8 +154,7 @@ impl GuildApp {
             let joined = MemberJoined {
                 member: Some(convert::member(&member)),
             };
-            self.outbox
-                .enqueue(&txn, guild_event(&guild.id, Payload::MemberJoined(joined)))
+            self.record(&txn, &guild.id, Payload::MemberJoined(joined))
                 .await?;
             tracing::info!(guild_id = %guild.id, %user_id, "member joined");
         }

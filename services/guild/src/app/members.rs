@@ -10,7 +10,6 @@ use crate::{
         permissions::{BAN_MEMBERS, KICK_MEMBERS},
         validate::{self, MAX_REASON_CHARS},
     },
-    events::guild_event,
     store,
 };
 
@@ -87,11 +86,7 @@ impl GuildApp {
                 String::new()
             },
         };
-        self.outbox
-            .enqueue(
-                &txn,
-                guild_event(&access.guild.id, Payload::MemberLeft(left)),
-            )
+        self.record(&txn, &access.guild.id, Payload::MemberLeft(left))
             .await?;
         // The removed member's token must stop working here: a new version makes it stale.
         self.permissions_changed(&txn, &access.guild.id).await?;
@@ -157,11 +152,7 @@ impl GuildApp {
             user_id: user_id.clone(),
             banned_by: ban.banned_by.clone(),
         };
-        self.outbox
-            .enqueue(
-                &txn,
-                guild_event(&access.guild.id, Payload::MemberBanned(banned)),
-            )
+        self.record(&txn, &access.guild.id, Payload::MemberBanned(banned))
             .await?;
         if member.is_some() {
             store::members::delete(&txn, &access.guild.id, &user_id).await?;

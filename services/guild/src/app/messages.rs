@@ -127,11 +127,7 @@ impl GuildApp {
             let created = MessageCreated {
                 message: Some(convert::message(&stored, &self.config.server.assets_origin)),
             };
-            self.outbox
-                .enqueue(
-                    &txn,
-                    guild_event(&stored.guild_id, Payload::MessageCreated(created)),
-                )
+            self.record(&txn, &stored.guild_id, Payload::MessageCreated(created))
                 .await?;
         }
         txn.commit().await?;
@@ -184,11 +180,7 @@ impl GuildApp {
                 &self.config.server.assets_origin,
             )),
         };
-        self.outbox
-            .enqueue(
-                &txn,
-                guild_event(&message.guild_id, Payload::MessageUpdated(updated)),
-            )
+        self.record(&txn, &message.guild_id, Payload::MessageUpdated(updated))
             .await?;
         txn.commit().await?;
         self.outbox.wake();
@@ -220,11 +212,7 @@ impl GuildApp {
             channel_id: message.channel_id.clone(),
             message_id: message.id,
         };
-        self.outbox
-            .enqueue(
-                &txn,
-                guild_event(&message.guild_id, Payload::MessageDeleted(deleted)),
-            )
+        self.record(&txn, &message.guild_id, Payload::MessageDeleted(deleted))
             .await?;
         txn.commit().await?;
         self.outbox.wake();
@@ -327,9 +315,7 @@ impl GuildApp {
                     unpinned_by: by,
                 })
             };
-            self.outbox
-                .enqueue(&txn, guild_event(&access.guild.id, payload))
-                .await?;
+            self.record(&txn, &access.guild.id, payload).await?;
         }
         txn.commit().await?;
         self.outbox.wake();
@@ -401,11 +387,7 @@ impl GuildApp {
                 user_id: caller.user_id().to_owned(),
                 emoji,
             };
-            self.outbox
-                .enqueue(
-                    &txn,
-                    guild_event(&access.guild.id, Payload::ReactionAdded(added)),
-                )
+            self.record(&txn, &access.guild.id, Payload::ReactionAdded(added))
                 .await?;
         }
         txn.commit().await?;
@@ -448,11 +430,7 @@ impl GuildApp {
                 user_id,
                 emoji,
             };
-            self.outbox
-                .enqueue(
-                    &txn,
-                    guild_event(&access.guild.id, Payload::ReactionRemoved(removed)),
-                )
+            self.record(&txn, &access.guild.id, Payload::ReactionRemoved(removed))
                 .await?;
         }
         txn.commit().await?;

@@ -8,6 +8,7 @@ mod invites;
 mod members;
 mod messages;
 mod roles;
+mod stream;
 
 use std::{
     collections::HashMap,
@@ -16,18 +17,20 @@ use std::{
 };
 
 use mzchat_platform::{bus::Bus, grpc::InternalAuth, outbox::Outbox, session_token::Claims};
+use mzchat_proto::guild::event::Payload;
 use mzchat_proto::identity::{
     IssueSessionRequest, session_internal_service_client::SessionInternalServiceClient,
 };
-use sea_orm::DatabaseConnection;
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 use tonic::transport::Channel;
 
 pub use access::Access;
 pub use channels::ChannelChange;
 pub use messages::MessageRef;
 pub use roles::RoleChange;
+pub use stream::{StreamStart, parse_cursor};
 
-use crate::{config::GuildConfig, domain::Result};
+use crate::{config::GuildConfig, domain::Result, events::guild_event, store};
 
 /// The caller of an authenticated call: a verified access token of this server.
 #[derive(Debug, Clone)]
@@ -92,6 +95,20 @@ impl GuildApp {
             identity: SessionInternalServiceClient::new(identity),
             internal,
         }
+    }
+
+    /// Records an event of `guild_id` in the transaction of the change: appended to the event log
+    /// (what streams read and resume from) and queued in the outbox (the bus wakes streams).
+    pub(crate) async fn record(
+        &self,
+        txn: &impl ConnectionTrait,
+        guild_id: &str,
+        payload: Payload,
+    ) -> Result<()> {
+        let event = guild_event(guild_id, payload);
+        store::events::append(txn, guild_id, &event.id, &event.payload, now()).await?;
+        self.outbox.enqueue(txn, event).await?;
+        Ok(())
     }
 
     /// Asks identity for a token carrying the caller's guilds as they are now. A failure is not

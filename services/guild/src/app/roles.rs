@@ -13,7 +13,6 @@ use crate::{
         permissions::{ALL, MANAGE_ROLES},
         validate,
     },
-    events::guild_event,
     store,
 };
 
@@ -62,11 +61,7 @@ impl GuildApp {
             guild_id: guild_id.to_owned(),
             version,
         };
-        self.outbox
-            .enqueue(
-                txn,
-                guild_event(guild_id, Payload::PermissionsChanged(changed)),
-            )
+        self.record(txn, guild_id, Payload::PermissionsChanged(changed))
             .await?;
         Ok(version)
     }
@@ -107,11 +102,7 @@ impl GuildApp {
         let created = RoleCreated {
             role: Some(convert::role(&role)),
         };
-        self.outbox
-            .enqueue(
-                &txn,
-                guild_event(&role.guild_id, Payload::RoleCreated(created)),
-            )
+        self.record(&txn, &role.guild_id, Payload::RoleCreated(created))
             .await?;
         let version = self.permissions_changed(&txn, &role.guild_id).await?;
         txn.commit().await?;
@@ -166,11 +157,7 @@ impl GuildApp {
         let updated = RoleUpdated {
             role: Some(convert::role(&role)),
         };
-        self.outbox
-            .enqueue(
-                &txn,
-                guild_event(&role.guild_id, Payload::RoleUpdated(updated)),
-            )
+        self.record(&txn, &role.guild_id, Payload::RoleUpdated(updated))
             .await?;
         let version = self.permissions_changed(&txn, &role.guild_id).await?;
         txn.commit().await?;
@@ -190,11 +177,7 @@ impl GuildApp {
             guild_id: role.guild_id.clone(),
             role_id: role.id.clone(),
         };
-        self.outbox
-            .enqueue(
-                &txn,
-                guild_event(&role.guild_id, Payload::RoleDeleted(deleted)),
-            )
+        self.record(&txn, &role.guild_id, Payload::RoleDeleted(deleted))
             .await?;
         let version = self.permissions_changed(&txn, &role.guild_id).await?;
         txn.commit().await?;

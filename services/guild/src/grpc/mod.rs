@@ -1,9 +1,11 @@
 //! tonic services: proto in, domain calls, proto out; every error through `to_status`.
 
+mod events;
 mod guild;
 mod internal;
 mod messages;
 
+pub use events::EventGrpc;
 pub use guild::GuildGrpc;
 pub use internal::GuildInternalGrpc;
 pub use messages::MessageGrpc;

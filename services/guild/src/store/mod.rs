@@ -2,6 +2,7 @@
 //! use case can run several of them in one transaction.
 
 mod entity;
+pub mod events;
 pub mod guilds;
 pub mod invites;
 pub mod members;

@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod events;
 mod guilds;
 mod invites;
 mod messages;

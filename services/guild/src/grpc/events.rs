@@ -1,0 +1,219 @@
+//! SubscribeEvents: replay the log after the client's cursor, then follow it. The bus only wakes
+//! the stream (per guild subscriptions); what is sent always comes from the log, in log order,
+//! so a reconnect with the last cursor misses nothing and repeats nothing. Typing notices are
+//! ephemeral and go straight from the bus.
+
+use std::{pin::Pin, sync::Arc, time::Duration};
+
+use futures::Stream;
+use mzchat_platform::{bus::Bus, error::to_status, session_keys::SessionKeys};
+use mzchat_proto::{
+    guild::{
+        Event, Keepalive, SubscribeEventsRequest, SubscribeEventsResponse, event::Payload,
+        event_service_server::EventService,
+    },
+    identity::DeviceRevoked,
+};
+use prost::Message as _;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+use super::caller;
+use crate::{
+    app::{Caller, GuildApp, StreamStart},
+    domain::GuildError,
+};
+
+const KEEPALIVE: Duration = Duration::from_secs(30);
+/// A safety net: the log is read at least this often even without a wake-up.
+const POLL: Duration = Duration::from_secs(2);
+const BATCH: u64 = 200;
+const REVOKED_SUBJECT: &str = "identity.v1.device.revoked";
+
+pub struct EventGrpc {
+    app: Arc<GuildApp>,
+    keys: Arc<SessionKeys>,
+    bus: Arc<dyn Bus>,
+}
+
+impl EventGrpc {
+    pub fn new(app: Arc<GuildApp>, keys: Arc<SessionKeys>, bus: Arc<dyn Bus>) -> Self {
+        Self { app, keys, bus }
+    }
+}
+
+type EventStream = Pin<Box<dyn Stream<Item = Result<SubscribeEventsResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl EventService for EventGrpc {
+    async fn subscribe_events(
+        &self,
+        request: Request<SubscribeEventsRequest>,
+    ) -> Result<Response<EventStream>, Status> {
+        let caller = caller(&self.keys, &request).await?;
+        let resume_after = request.into_inner().resume_after;
+        let start = self
+            .app
+            .open_stream(&caller, resume_after.as_deref())
+            .await
+            .map_err(|e| to_status(&e))?;
+        // Subscribe before the first read, so nothing committed in between goes unnoticed.
+        let (wake_tx, wake_rx) = mpsc::channel(1024);
+        let mut patterns: Vec<String> = start
+            .guild_ids()
+            .iter()
+            .map(|g| format!("guild.v1.g.{g}.>"))
+            .collect();
+        patterns.push(REVOKED_SUBJECT.into());
+        for pattern in patterns {
+            let mut live = self
+                .bus
+                .subscribe(&pattern)
+                .await
+                .map_err(|e| Status::unavailable(e.to_string()))?;
+            let wake_tx = wake_tx.clone();
+            tokio::spawn(async move {
+                while let Some(message) = live.recv().await {
+                    if wake_tx.send(message).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        let (tx, rx) = mpsc::channel(256);
+        tokio::spawn(run(self.app.clone(), caller, start, wake_rx, tx));
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
+
+type Out = mpsc::Sender<Result<SubscribeEventsResponse, Status>>;
+
+async fn send(out: &Out, event: Event) -> bool {
+    out.send(Ok(SubscribeEventsResponse { event: Some(event) }))
+        .await
+        .is_ok()
+}
+
+fn stale(guild_id: &str, current: u64) -> Status {
+    to_status(&GuildError::PermissionsStale {
+        guild_id: guild_id.to_owned(),
+        current,
+    })
+}
+
+/// Sends the log after `cursor`; returns the new cursor, or None when the stream must end.
+async fn drain(
+    app: &GuildApp,
+    caller: &Caller,
+    start: &StreamStart,
+    mut cursor: i64,
+    out: &Out,
+) -> Option<i64> {
+    let guilds = start.guild_ids();
+    loop {
+        let batch = match app.read_events(&guilds, cursor, BATCH).await {
+            Ok(batch) => batch,
+            Err(err) => {
+                let _ = out.send(Err(to_status(&err))).await;
+                return None;
+            }
+        };
+        let full = batch.len() as u64 == BATCH;
+        for logged in batch {
+            cursor = logged.seq;
+            if !start.may_view(&logged.guild_id) {
+                continue;
+            }
+            let Ok(mut event) = Event::decode(logged.payload.as_slice()) else {
+                tracing::error!(seq = logged.seq, "undecodable event in the log");
+                continue;
+            };
+            event.cursor = logged.seq.to_string();
+            let outdated = match &event.payload {
+                Some(Payload::PermissionsChanged(changed)) => caller
+                    .claims
+                    .permission_versions_by_guild
+                    .get(&changed.guild_id)
+                    .is_some_and(|v| *v != changed.version)
+                    .then(|| (changed.guild_id.clone(), changed.version)),
+                _ => None,
+            };
+            if !send(out, event).await {
+                return None;
+            }
+            if let Some((guild_id, version)) = outdated {
+                // The token no longer describes this member: end with the reason, after the
+                // event, so the client refreshes and resumes from this cursor.
+                let _ = out.send(Err(stale(&guild_id, version))).await;
+                return None;
+            }
+        }
+        if !full {
+            return Some(cursor);
+        }
+    }
+}
+
+async fn run(
+    app: Arc<GuildApp>,
+    caller: Caller,
+    start: StreamStart,
+    mut wake: mpsc::Receiver<mzchat_platform::bus::Message>,
+    out: Out,
+) {
+    let mut cursor = start.cursor;
+    let expires_in = Duration::from_secs(
+        u64::try_from(caller.claims.exp - mzchat_platform::db::now_millis() / 1000).unwrap_or(0),
+    );
+    let expiry = tokio::time::sleep(expires_in);
+    tokio::pin!(expiry);
+    let mut keepalive = tokio::time::interval(KEEPALIVE);
+    keepalive.tick().await;
+    loop {
+        match drain(&app, &caller, &start, cursor, &out).await {
+            Some(next) => cursor = next,
+            None => return,
+        }
+        tokio::select! {
+            message = wake.recv() => {
+                let Some(message) = message else { return };
+                if message.subject == REVOKED_SUBJECT {
+                    if let Ok(revoked) = DeviceRevoked::decode(message.payload.clone())
+                        && revoked.user_id == caller.claims.sub
+                        && revoked.device_id == caller.claims.did
+                    {
+                        let _ = out.send(Err(Status::unauthenticated("this device has been revoked"))).await;
+                        return;
+                    }
+                } else if message.subject.ends_with(".typing.started")
+                    && let Ok(event) = Event::decode(message.payload.clone())
+                    && start.may_view(&event.guild_id)
+                    && !send(&out, event).await
+                {
+                    return;
+                }
+            }
+            _ = keepalive.tick() => {
+                let beat = Event {
+                    id: uuid::Uuid::now_v7().to_string(),
+                    cursor: cursor.to_string(),
+                    at: None,
+                    guild_id: String::new(),
+                    payload: Some(Payload::Keepalive(Keepalive {})),
+                };
+                if !send(&out, beat).await {
+                    return;
+                }
+            }
+            _ = &mut expiry => {
+                let _ = out
+                    .send(Err(Status::unauthenticated("access token expired; reconnect with a fresh one and resume_after")))
+                    .await;
+                return;
+            }
+            _ = tokio::time::sleep(POLL) => {}
+            _ = out.closed() => return,
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! The guild event log: every event, in commit order for readers, kept for resuming streams.
+
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, Value};
+
+/// An event as stored: its log position and the encoded `Event`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Logged {
+    pub seq: i64,
+    pub guild_id: String,
+    pub payload: Vec<u8>,
+}
+
+/// Appends an event in the caller's transaction; returns its position.
+pub async fn append(
+    conn: &impl ConnectionTrait,
+    guild_id: &str,
+    event_id: &str,
+    payload: &[u8],
+    now: i64,
+) -> Result<i64, DbErr> {
+    let backend = conn.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => {
+            "INSERT INTO guild_events (guild_id, event_id, payload, created_at, txid) \
+             VALUES ($1, $2, $3, $4, pg_current_xact_id()::text::bigint) RETURNING seq"
+        }
+        _ => {
+            "INSERT INTO guild_events (guild_id, event_id, payload, created_at) VALUES (?, ?, ?, ?) RETURNING seq"
+        }
+    };
+    let values: [Value; 4] = [
+        guild_id.into(),
+        event_id.into(),
+        payload.to_vec().into(),
+        now.into(),
+    ];
+    let row = conn
+        .query_one_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await?
+        .ok_or_else(|| DbErr::Custom("insert returned no row".into()))?;
+    row.try_get::<i64>("", "seq")
+}
+
+/// Events of `guilds` after `after`, oldest first. On PostgreSQL only those of transactions
+/// older than every running one: a lower position can never show up after a higher one.
+pub async fn after(
+    conn: &impl ConnectionTrait,
+    guilds: &[String],
+    after: i64,
+    limit: u64,
+) -> Result<Vec<Logged>, DbErr> {
+    if guilds.is_empty() {
+        return Ok(vec![]);
+    }
+    let backend = conn.get_database_backend();
+    let placeholders: Vec<String> = (0..guilds.len())
+        .map(|i| {
+            if backend == DbBackend::Postgres {
+                format!("${}", i + 2)
+            } else {
+                "?".into()
+            }
+        })
+        .collect();
+    let visible = if backend == DbBackend::Postgres {
+        " AND txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+    } else {
+        ""
+    };
+    let first = if backend == DbBackend::Postgres {
+        "$1"
+    } else {
+        "?"
+    };
+    let sql = format!(
+        "SELECT seq, guild_id, payload FROM guild_events WHERE seq > {first} AND guild_id IN ({}){visible} ORDER BY seq LIMIT {limit}",
+        placeholders.join(", ")
+    );
+    let mut values: Vec<Value> = vec![after.into()];
+    values.extend(guilds.iter().map(|g| Value::from(g.as_str())));
+    let rows = conn
+        .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await?;
+    rows.into_iter()
+        .map(|row| {
+            Ok(Logged {
+                seq: row.try_get("", "seq")?,
+                guild_id: row.try_get("", "guild_id")?,
+                payload: row.try_get("", "payload")?,
+            })
+        })
+        .collect()
+}
+
+/// The newest position (0 when empty).
+pub async fn head(conn: &impl ConnectionTrait) -> Result<i64, DbErr> {
+    let backend = conn.get_database_backend();
+    let row = conn
+        .query_one_raw(Statement::from_string(
+            backend,
+            "SELECT COALESCE(MAX(seq), 0) AS head FROM guild_events",
+        ))
+        .await?;
+    Ok(row
+        .and_then(|r| r.try_get::<i64>("", "head").ok())
+        .unwrap_or(0))
+}
+
+/// The oldest position still kept (0 when empty).
+pub async fn tail(conn: &impl ConnectionTrait) -> Result<i64, DbErr> {
+    let backend = conn.get_database_backend();
+    let row = conn
+        .query_one_raw(Statement::from_string(
+            backend,
+            "SELECT COALESCE(MIN(seq), 0) AS tail FROM guild_events",
+        ))
+        .await?;
+    Ok(row
+        .and_then(|r| r.try_get::<i64>("", "tail").ok())
+        .unwrap_or(0))
+}
