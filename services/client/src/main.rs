@@ -1,15 +1,11 @@
-//! `mzchat`: command-line client.
+//! `mzchat`: command-line client. Every resource is addressed on the server that hosts it
+//! (`--server`); an invite link carries its own.
+
+mod cli;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use mzchat_client::{Client, KeyStore, LocalIdentity, transport::normalize_origin};
-use mzchat_proto::{
-    common::ProfileHint,
-    identity::{
-        ListDevicesRequest, UpdateProfileRequest, identity_service_client::IdentityServiceClient,
-    },
-};
 
 #[derive(Parser)]
 #[command(name = "mzchat", version, about = "mzchat command-line client")]
@@ -60,6 +56,42 @@ enum Command {
         #[arg(long)]
         bio: Option<String>,
     },
+    /// Guilds on --server.
+    #[command(subcommand)]
+    Guild(cli::guild::GuildCommand),
+    /// Channels of a guild on --server.
+    #[command(subcommand)]
+    Channel(cli::guild::ChannelCommand),
+    /// Send a message.
+    Send {
+        guild: String,
+        channel: String,
+        /// The text; words are joined with spaces.
+        #[arg(required = true)]
+        text: Vec<String>,
+    },
+    /// Show a channel's latest messages.
+    History {
+        guild: String,
+        channel: String,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// React to a message.
+    React {
+        guild: String,
+        channel: String,
+        message: String,
+        emoji: String,
+    },
+    /// Pin a message.
+    Pin {
+        guild: String,
+        channel: String,
+        message: String,
+    },
+    /// Print events from --server as they happen (Ctrl-C to stop).
+    Tail,
 }
 
 #[tokio::main]
@@ -75,108 +107,46 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
-    let store = KeyStore::default_location()?;
-    let origin = normalize_origin(&cli.server);
+    let origin = mzchat_client::transport::normalize_origin(&cli.server);
+    let store = mzchat_client::KeyStore::default_location()?;
     match cli.command {
         Command::Keygen { device_id, force } => {
-            if store.has_identity() && !force {
-                return Err(format!(
-                    "an identity already exists in {}; use --force to replace it",
-                    store.dir().display()
-                )
-                .into());
-            }
-            let identity = LocalIdentity::generate(&origin, &device_id)?;
-            store.save_identity(&identity)?;
-            println!("user id:     {}", identity.user_id());
-            println!("device:      {}", identity.device_id);
-            println!("home server: {}", identity.home_server);
-            println!("keys saved in {}", store.dir().display());
+            cli::account::keygen(&store, &origin, &device_id, force)
         }
         Command::Login {
             name,
             registration_token,
-        } => {
-            let client = Client::open(store)?;
-            let hint = name.map(|display_name| ProfileHint {
-                display_name,
-                ..Default::default()
-            });
-            let response = client.login(&origin, hint, &registration_token).await?;
-            let account = response.account.unwrap_or_default();
-            println!("logged in to {origin} as {}", account.user_id);
-            print_account(&account);
-        }
-        Command::Whoami => {
-            let client = Client::open(store)?;
-            print_account(&client.whoami(&origin).await?);
-        }
-        Command::ServerInfo => {
-            let client = Client::open(store)?;
-            let info = client.server_info(&origin).await?;
-            println!("origin:        {}", info.origin);
-            println!("version:       {}", info.software_version);
-            println!("assets origin: {}", info.assets_origin);
-            for key in info.server_keys.iter().chain(&info.session_keys) {
-                println!("key:           {}", key.key_id);
-            }
-        }
-        Command::Devices => {
-            let client = Client::open(store)?;
-            let request = client.authed(&origin, ListDevicesRequest {}).await?;
-            let devices = IdentityServiceClient::new(client.channel(&origin)?)
-                .list_devices(request)
-                .await?
-                .into_inner()
-                .devices;
-            for device in devices {
-                let state = if device.revoked_at.is_some() {
-                    "revoked"
-                } else {
-                    "active"
-                };
-                println!("{:<24} {state}", device.device_id);
-            }
-        }
+        } => cli::account::login(store, &origin, name, &registration_token).await,
+        Command::Whoami => cli::account::whoami(store, &origin).await,
+        Command::ServerInfo => cli::account::server_info(store, &origin).await,
+        Command::Devices => cli::account::devices(store, &origin).await,
         Command::RevokeDevice { device_id } => {
-            let client = Client::open(store)?;
-            client.revoke_device(&origin, &device_id).await?;
-            println!("revoked {device_id} on {origin}");
+            cli::account::revoke(store, &origin, &device_id).await
         }
-        Command::Profile { name, bio } => {
-            let client = Client::open(store)?;
-            let request = client
-                .authed(
-                    &origin,
-                    UpdateProfileRequest {
-                        display_name: name,
-                        bio,
-                        ..Default::default()
-                    },
-                )
-                .await?;
-            let profile = IdentityServiceClient::new(client.channel(&origin)?)
-                .update_profile(request)
-                .await?
-                .into_inner()
-                .profile
-                .unwrap_or_default();
-            println!("display name: {}", profile.display_name);
-            println!("bio:          {}", profile.bio);
-        }
+        Command::Profile { name, bio } => cli::account::profile(store, &origin, name, bio).await,
+        Command::Guild(command) => cli::guild::guild(store, &origin, command).await,
+        Command::Channel(command) => cli::guild::channel(store, &origin, command).await,
+        Command::Send {
+            guild,
+            channel,
+            text,
+        } => cli::chat::send(store, &origin, &guild, &channel, &text.join(" ")).await,
+        Command::History {
+            guild,
+            channel,
+            limit,
+        } => cli::chat::history(store, &origin, &guild, &channel, limit).await,
+        Command::React {
+            guild,
+            channel,
+            message,
+            emoji,
+        } => cli::chat::react(store, &origin, &guild, &channel, &message, &emoji).await,
+        Command::Pin {
+            guild,
+            channel,
+            message,
+        } => cli::chat::pin(store, &origin, &guild, &channel, &message).await,
+        Command::Tail => cli::chat::tail(store, &origin).await,
     }
-    Ok(())
-}
-
-fn print_account(account: &mzchat_proto::identity::Account) {
-    let profile = account.profile.clone().unwrap_or_default();
-    let kind = match account.kind {
-        1 => "local",
-        2 => "shadow",
-        _ => "unknown",
-    };
-    println!("user id:      {}", account.user_id);
-    println!("home server:  {}", account.home_server);
-    println!("account:      {kind}");
-    println!("display name: {}", profile.display_name);
 }

@@ -36,6 +36,9 @@ pub use config::{GuildArgs, GuildConfig};
 use crate::app::GuildApp;
 
 pub const SERVICE: &str = "guild";
+/// How long streams can resume: at least the 24 h the protocol asks for.
+const EVENT_RETENTION: Duration = Duration::from_secs(7 * 86_400);
+const PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
 
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
@@ -125,9 +128,26 @@ impl Guild {
             ));
     }
 
-    /// Starts the outbox relay; it stops at `shutdown`.
+    /// Starts the outbox relay and the pruning of the event log; they stop at `shutdown`.
     pub fn spawn(&self, shutdown: CancellationToken) -> Vec<JoinHandle<()>> {
         let relay = OutboxRelay::new(self.db.clone(), self.bus.clone(), &self.outbox, SERVICE);
-        vec![tokio::spawn(relay.run(shutdown))]
+        let relay_task = tokio::spawn(relay.run(shutdown.clone()));
+        let db = self.db.clone();
+        let prune_task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(PRUNE_INTERVAL);
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tick.tick() => {}
+                }
+                let before = db::now_millis() - EVENT_RETENTION.as_millis() as i64;
+                match store::events::prune(&db, before).await {
+                    Ok(0) => {}
+                    Ok(pruned) => tracing::info!(pruned, "old guild events pruned"),
+                    Err(err) => tracing::error!(error = %err, "pruning guild events failed"),
+                }
+            }
+        });
+        vec![relay_task, prune_task]
     }
 }

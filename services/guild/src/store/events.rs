@@ -119,3 +119,17 @@ pub async fn tail(conn: &impl ConnectionTrait) -> Result<i64, DbErr> {
         .and_then(|r| r.try_get::<i64>("", "tail").ok())
         .unwrap_or(0))
 }
+
+/// Forgets events older than `before` (milliseconds since the epoch); returns how many.
+pub async fn prune(conn: &impl ConnectionTrait, before: i64) -> Result<u64, DbErr> {
+    let backend = conn.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => "DELETE FROM guild_events WHERE created_at < $1",
+        _ => "DELETE FROM guild_events WHERE created_at < ?",
+    };
+    let values: [Value; 1] = [before.into()];
+    Ok(conn
+        .execute_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await?
+        .rows_affected())
+}

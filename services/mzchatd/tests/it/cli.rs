@@ -73,3 +73,97 @@ async fn keygen_login_and_whoami_work_against_a_fresh_homeserver() {
     drop(daemon);
     std::fs::remove_dir_all(data).ok();
 }
+
+/// Starts `mzchat tail` in the background, writing to a file.
+fn tail(home: &std::path::Path, origin: &str, out: &std::path::Path) -> std::process::Child {
+    Command::new(mzchat_binary())
+        .args(["--server", origin, "tail"])
+        .env("MZCHAT_HOME", home)
+        .stdout(std::fs::File::create(out).expect("tail output"))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run mzchat tail")
+}
+
+/// Waits until `file` contains `needle`.
+fn wait_for(file: &std::path::Path, needle: &str) -> bool {
+    for _ in 0..100 {
+        if std::fs::read_to_string(file)
+            .unwrap_or_default()
+            .contains(needle)
+        {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_users_chat_with_the_cli_alone() {
+    let data = std::env::temp_dir().join(unique("mzchatd-chat-"));
+    let daemon = Daemon::start(&data, &[]);
+    let origin = daemon.origin.clone();
+    let (ada, grace) = (data.join("ada"), data.join("grace"));
+    for (home, name) in [(&ada, "Ada"), (&grace, "Grace")] {
+        assert!(mzchat(home, &origin, &["keygen"]).0);
+        let (ok, out) = mzchat(home, &origin, &["login", "--name", name]);
+        assert!(ok, "{out}");
+    }
+    let (ok, out) = mzchat(&ada, &origin, &["guild", "create", "Engines"]);
+    assert!(ok, "{out}");
+    let guild = out
+        .rsplit_once('(')
+        .map(|(_, id)| id.trim().trim_end_matches(')').to_owned())
+        .expect("guild id");
+    let (ok, link) = mzchat(&ada, &origin, &["guild", "invite", &guild]);
+    assert!(ok && link.contains("/channels/"), "{link}");
+    let (ok, out) = mzchat(&grace, &origin, &["guild", "join", link.trim()]);
+    assert!(ok && out.contains("joined Engines"), "{out}");
+    let (ok, channels) = mzchat(&grace, &origin, &["channel", "list", &guild]);
+    assert!(ok && channels.contains("#general"), "{channels}");
+    let channel = channels
+        .split_whitespace()
+        .next()
+        .expect("channel id")
+        .to_owned();
+
+    let (ada_tail, grace_tail) = (data.join("ada-tail.txt"), data.join("grace-tail.txt"));
+    let mut tails = [
+        tail(&ada, &origin, &ada_tail),
+        tail(&grace, &origin, &grace_tail),
+    ];
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+
+    let (ok, message) = mzchat(&ada, &origin, &["send", &guild, &channel, "hello", "Grace"]);
+    assert!(ok, "{message}");
+    let message = message.trim().to_owned();
+    assert!(
+        wait_for(&grace_tail, "hello Grace"),
+        "Grace sees Ada's message live"
+    );
+    let (ok, out) = mzchat(
+        &grace,
+        &origin,
+        &["react", &guild, &channel, &message, "🎉"],
+    );
+    assert!(ok, "{out}");
+    assert!(
+        wait_for(&ada_tail, "reacted 🎉"),
+        "Ada sees Grace's reaction live"
+    );
+    let (ok, out) = mzchat(&ada, &origin, &["pin", &guild, &channel, &message]);
+    assert!(ok, "{out}");
+    assert!(wait_for(&grace_tail, "pinned"), "Grace sees the pin live");
+    let (ok, history) = mzchat(&grace, &origin, &["history", &guild, &channel]);
+    assert!(
+        ok && history.contains("hello Grace [pinned]") && history.contains("🎉 1"),
+        "{history}"
+    );
+    for tail in &mut tails {
+        tail.kill().ok();
+        tail.wait().ok();
+    }
+    drop(daemon);
+    std::fs::remove_dir_all(data).ok();
+}
