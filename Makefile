@@ -3,7 +3,7 @@ CARGO ?= cargo
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/mzchat/target
 MZCHATD_FLAGS ?= --insecure-dev --data-dir ./data
 
-.PHONY: run build test test-unit lint fmt proto services-up services-down clean
+.PHONY: run build test test-unit lint fmt proto bench services-up services-down clean
 
 ## Start a homeserver on http://127.0.0.1:7600 with embedded storage under ./data.
 run:
@@ -27,6 +27,11 @@ lint:
 
 fmt:
 	$(CARGO) fmt --all
+
+## Benchmarks: release build, then the load scenarios against a scratch homeserver (loopback).
+bench:
+	$(CARGO) build --release -p mzchatd -p mzchat-loadtest
+	loadtest/run.sh
 
 ## Regenerate proto/src/gen from the .proto files (no protoc needed).
 proto:

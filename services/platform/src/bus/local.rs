@@ -32,6 +32,7 @@ pub(crate) enum Outcome {
 struct Stream {
     name: &'static str,
     subjects: Vec<String>,
+    work_queue: bool,
 }
 
 struct Consumer {
@@ -118,6 +119,7 @@ impl Bus for LocalBus {
             state.streams.push(Stream {
                 name: spec.name,
                 subjects: spec.subjects.clone(),
+                work_queue: spec.work_queue,
             });
         }
         Ok(())
@@ -126,7 +128,7 @@ impl Bus for LocalBus {
     async fn publish(&self, message: Message) -> Result<(), BusError> {
         let pending = {
             let mut state = self.lock();
-            let stream = state
+            let (stream, work_queue) = state
                 .streams
                 .iter()
                 .find(|s| {
@@ -134,7 +136,7 @@ impl Bus for LocalBus {
                         .iter()
                         .any(|p| subject_matches(p, &message.subject))
                 })
-                .map(|s| s.name)
+                .map(|s| (s.name, s.work_queue))
                 .ok_or_else(|| BusError::NoStream(message.subject.clone()))?;
             let settled = state.settled.get(&message.id).cloned().unwrap_or_default();
             let targets: Vec<Target> = state
@@ -150,7 +152,13 @@ impl Bus for LocalBus {
                 })
                 .collect();
             if targets.is_empty() {
-                return Err(BusError::NoConsumer(message.subject.clone()));
+                if work_queue {
+                    // A job waits for its worker (in the outbox), as JetStream would keep it.
+                    return Err(BusError::NoConsumer(message.subject.clone()));
+                }
+                // A fact nobody consumes durably: only live subscribers see it.
+                state.fan_out(&message);
+                return Ok(());
             }
             let mut pending = Vec::new();
             for Target {
@@ -339,12 +347,27 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn publish_without_a_consumer_leaves_the_message_with_the_caller() {
+    async fn a_job_without_a_worker_stays_with_the_caller_and_a_fact_reaches_live_subscribers() {
         let bus = bus_with_stream().await;
+        bus.ensure_stream(&StreamSpec {
+            name: "jobs",
+            subjects: vec!["jobs.v1.>".into()],
+            work_queue: true,
+            max_age: Duration::from_secs(60),
+        })
+        .await
+        .expect("stream");
+        let job = Message {
+            subject: "jobs.v1.do".into(),
+            ..message("j")
+        };
         assert!(matches!(
-            bus.publish(message("1")).await,
+            bus.publish(job).await,
             Err(BusError::NoConsumer(_))
         ));
+        let mut live = bus.subscribe("identity.v1.>").await.expect("subscribe");
+        assert_eq!(bus.publish(message("1")).await, Ok(()));
+        assert_eq!(live.recv().await.expect("live").id, "1");
         assert!(matches!(
             bus.publish(Message {
                 subject: "other.v1.x".into(),

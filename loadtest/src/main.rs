@@ -1,0 +1,283 @@
+//! Load scenarios against a running homeserver (loopback only). Prints throughput and latency
+//! percentiles; the machine is shared and noisy, so compare runs as ratios.
+//!
+//! `send`: N concurrent senders post messages for D seconds.
+//! `fanout`: S members hold event streams while one member posts; measures the time from a
+//! send's acknowledgement to each stream receiving it.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use mzchat_client::{Client, KeyStore, LocalIdentity};
+use mzchat_proto::guild::{
+    CreateGuildRequest, CreateInviteRequest, JoinInviteRequest, ListChannelsRequest,
+    SendMessageRequest, SubscribeEventsRequest, event::Payload,
+    event_service_client::EventServiceClient, guild_service_client::GuildServiceClient,
+    message_service_client::MessageServiceClient,
+};
+use tokio::sync::Mutex;
+
+#[derive(Parser)]
+struct Cli {
+    #[arg(long, default_value = "http://127.0.0.1:7600")]
+    server: String,
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Subcommand)]
+enum Scenario {
+    Send {
+        #[arg(long, default_value_t = 50)]
+        senders: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
+    Fanout {
+        #[arg(long, default_value_t = 100)]
+        streams: usize,
+        #[arg(long, default_value_t = 50)]
+        messages: usize,
+    },
+}
+
+struct Room {
+    guild: String,
+    channel: String,
+}
+
+async fn user(origin: &str, dir: &std::path::Path) -> anyhow::Result<Client> {
+    let store = KeyStore::new(dir.join(uuid::Uuid::new_v4().simple().to_string()));
+    store.save_identity(&LocalIdentity::generate(origin, "load")?)?;
+    let client = Client::open(store)?;
+    client.login(origin, None, "").await?;
+    Ok(client)
+}
+
+/// A guild owned by `owner` with `members` joined; everyone's token carries it.
+async fn room(origin: &str, owner: &Client, members: &[Client]) -> anyhow::Result<Room> {
+    let created = GuildServiceClient::new(owner.channel(origin)?)
+        .create_guild(
+            owner
+                .authed(
+                    origin,
+                    CreateGuildRequest {
+                        name: "load".into(),
+                        icon_file_id: String::new(),
+                    },
+                )
+                .await?,
+        )
+        .await?
+        .into_inner();
+    owner.refresh(origin).await?;
+    let guild = created.guild.context("guild")?.id;
+    let mut guilds = GuildServiceClient::new(owner.channel(origin)?);
+    let channel = guilds
+        .list_channels(
+            owner
+                .authed(
+                    origin,
+                    ListChannelsRequest {
+                        guild_id: guild.clone(),
+                    },
+                )
+                .await?,
+        )
+        .await?
+        .into_inner()
+        .channels[0]
+        .id
+        .clone();
+    let invite = guilds
+        .create_invite(
+            owner
+                .authed(
+                    origin,
+                    CreateInviteRequest {
+                        guild_id: guild.clone(),
+                        channel_id: channel.clone(),
+                        max_age: None,
+                        max_uses: 0,
+                    },
+                )
+                .await?,
+        )
+        .await?
+        .into_inner()
+        .invite
+        .context("invite")?;
+    for member in members {
+        GuildServiceClient::new(member.channel(origin)?)
+            .join_invite(
+                member
+                    .authed(
+                        origin,
+                        JoinInviteRequest {
+                            token: invite.token.clone(),
+                            login: None,
+                        },
+                    )
+                    .await?,
+            )
+            .await?;
+        member.refresh(origin).await?;
+    }
+    Ok(Room { guild, channel })
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+fn report(what: &str, mut samples: Vec<Duration>) {
+    samples.sort();
+    println!(
+        "{what}: n={} p50={:.1}ms p90={:.1}ms p99={:.1}ms max={:.1}ms",
+        samples.len(),
+        percentile(&samples, 0.50).as_secs_f64() * 1e3,
+        percentile(&samples, 0.90).as_secs_f64() * 1e3,
+        percentile(&samples, 0.99).as_secs_f64() * 1e3,
+        samples.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+    );
+}
+
+async fn send_scenario(
+    origin: &str,
+    dir: &std::path::Path,
+    senders: usize,
+    seconds: u64,
+) -> anyhow::Result<()> {
+    let owner = user(origin, dir).await?;
+    let mut members = Vec::new();
+    for _ in 0..senders {
+        members.push(user(origin, dir).await?);
+    }
+    let room = Arc::new(room(origin, &owner, &members).await?);
+    let latencies = Arc::new(Mutex::new(Vec::new()));
+    let end = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let tasks = members.into_iter().enumerate().map(|(n, member)| {
+        let (room, latencies, origin) = (room.clone(), latencies.clone(), origin.to_owned());
+        async move {
+            let mut api = MessageServiceClient::new(member.channel(&origin)?);
+            let mut i = 0;
+            while Instant::now() < end {
+                let request = SendMessageRequest {
+                    guild_id: room.guild.clone(),
+                    channel_id: room.channel.clone(),
+                    content: format!("load {n}.{i}"),
+                    ..Default::default()
+                };
+                let request = member.authed(&origin, request).await?;
+                let at = Instant::now();
+                api.send_message(request).await?;
+                latencies.lock().await.push(at.elapsed());
+                i += 1;
+            }
+            anyhow::Ok(())
+        }
+    });
+    for result in futures::future::join_all(tasks).await {
+        result?;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let samples = latencies.lock().await.clone();
+    println!(
+        "send: {senders} senders, {:.0} messages/s over {elapsed:.1}s",
+        samples.len() as f64 / elapsed
+    );
+    report("send latency", samples);
+    Ok(())
+}
+
+async fn fanout_scenario(
+    origin: &str,
+    dir: &std::path::Path,
+    streams: usize,
+    messages: usize,
+) -> anyhow::Result<()> {
+    let owner = user(origin, dir).await?;
+    let mut members = Vec::new();
+    for _ in 0..streams {
+        members.push(user(origin, dir).await?);
+    }
+    let room = room(origin, &owner, &members).await?;
+    let sent: Arc<Mutex<std::collections::HashMap<String, Instant>>> = Arc::default();
+    let latencies = Arc::new(Mutex::new(Vec::new()));
+    let mut readers = Vec::new();
+    for member in &members {
+        let request = member
+            .authed(origin, SubscribeEventsRequest { resume_after: None })
+            .await?;
+        let mut stream = EventServiceClient::new(member.channel(origin)?)
+            .subscribe_events(request)
+            .await?
+            .into_inner();
+        let (sent, latencies) = (sent.clone(), latencies.clone());
+        readers.push(tokio::spawn(async move {
+            let mut got = 0;
+            while got < messages {
+                let Ok(Some(item)) = stream.message().await else {
+                    break;
+                };
+                if let Some(Payload::MessageCreated(created)) = item.event.and_then(|e| e.payload) {
+                    let content = created.message.map(|m| m.content).unwrap_or_default();
+                    if let Some(at) = sent.lock().await.get(&content) {
+                        latencies.lock().await.push(at.elapsed());
+                    }
+                    got += 1;
+                }
+            }
+        }));
+    }
+    let mut api = MessageServiceClient::new(owner.channel(origin)?);
+    for i in 0..messages {
+        let content = format!("fanout {i}");
+        let request = SendMessageRequest {
+            guild_id: room.guild.clone(),
+            channel_id: room.channel.clone(),
+            content: content.clone(),
+            ..Default::default()
+        };
+        let request = owner.authed(origin, request).await?;
+        sent.lock().await.insert(content, Instant::now());
+        api.send_message(request).await?;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for reader in readers {
+        let _ = tokio::time::timeout(Duration::from_secs(30), reader).await;
+    }
+    let samples = latencies.lock().await.clone();
+    println!(
+        "fanout: {streams} streams, {messages} messages, {} deliveries (expected {})",
+        samples.len(),
+        streams * messages
+    );
+    report("delivery latency", samples);
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let dir = std::env::temp_dir().join(format!("mzchat-load-{}", std::process::id()));
+    let result = match cli.scenario {
+        Scenario::Send { senders, seconds } => {
+            send_scenario(&cli.server, &dir, senders, seconds).await
+        }
+        Scenario::Fanout { streams, messages } => {
+            fanout_scenario(&cli.server, &dir, streams, messages).await
+        }
+    };
+    std::fs::remove_dir_all(&dir).ok();
+    result
+}
