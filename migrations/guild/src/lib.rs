@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261126_000001_create_guild_tables;
 mod m20261126_000002_create_messages;
 mod m20261126_000003_create_guild_events;
+mod m20261126_000004_create_presence;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000001_create_guild_tables::Migration),
             Box::new(m20261126_000002_create_messages::Migration),
             Box::new(m20261126_000003_create_guild_events::Migration),
+            Box::new(m20261126_000004_create_presence::Migration),
         ]
     }
 }

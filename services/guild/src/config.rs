@@ -15,4 +15,6 @@ pub struct GuildConfig {
     pub server: ServerConfig,
     pub limits: LimitsArgs,
     pub identity_url: String,
+    /// How long a user stays online after their last stream closed (15 s by the protocol).
+    pub presence_grace: std::time::Duration,
 }

@@ -39,6 +39,7 @@ pub const SERVICE: &str = "guild";
 /// How long streams can resume: at least the 24 h the protocol asks for.
 const EVENT_RETENTION: Duration = Duration::from_secs(7 * 86_400);
 const PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
+const PRESENCE_SWEEP: Duration = Duration::from_secs(15);
 
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
@@ -132,6 +133,7 @@ impl Guild {
     pub fn spawn(&self, shutdown: CancellationToken) -> Vec<JoinHandle<()>> {
         let relay = OutboxRelay::new(self.db.clone(), self.bus.clone(), &self.outbox, SERVICE);
         let relay_task = tokio::spawn(relay.run(shutdown.clone()));
+        let token = shutdown.clone();
         let db = self.db.clone();
         let prune_task = tokio::spawn(async move {
             let mut tick = tokio::time::interval(PRUNE_INTERVAL);
@@ -148,6 +150,19 @@ impl Guild {
                 }
             }
         });
-        vec![relay_task, prune_task]
+        let app = self.app.clone();
+        let presence_task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(PRESENCE_SWEEP);
+            loop {
+                tokio::select! {
+                    _ = token.cancelled() => return,
+                    _ = tick.tick() => {}
+                }
+                if let Err(err) = app.sweep_presence().await {
+                    tracing::error!(error = %err, "presence sweep failed");
+                }
+            }
+        });
+        vec![relay_task, prune_task, presence_task]
     }
 }

@@ -179,6 +179,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                     .identity_url
                     .clone()
                     .unwrap_or_else(|| format!("http://{listen_addr}")),
+                presence_grace: Duration::from_secs(15),
             },
             mzchat_guild::Deps {
                 bus: bus.clone(),

@@ -189,6 +189,10 @@ fn describe(event: &Event) -> Option<String> {
             p.message_id
         ),
         Payload::TypingStarted(t) => format!("[{guild}] {} is typing", short(&t.user_id)),
+        Payload::PresenceUpdated(p) => {
+            let status = if p.status == 1 { "online" } else { "offline" };
+            format!("[{guild}] {} is {status}", short(&p.user_id))
+        }
         Payload::MemberJoined(m) => {
             format!("[{guild}] {} joined", short(&m.member.as_ref()?.user_id))
         }

@@ -7,6 +7,7 @@ mod guilds;
 mod invites;
 mod members;
 mod messages;
+mod presence;
 mod roles;
 mod stream;
 
@@ -27,6 +28,7 @@ use tonic::transport::Channel;
 pub use access::Access;
 pub use channels::ChannelChange;
 pub use messages::MessageRef;
+pub use presence::HEARTBEAT;
 pub use roles::RoleChange;
 pub use stream::{StreamStart, parse_cursor};
 

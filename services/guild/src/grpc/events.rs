@@ -21,7 +21,7 @@ use tonic::{Request, Response, Status};
 
 use super::caller;
 use crate::{
-    app::{Caller, GuildApp, StreamStart},
+    app::{Caller, GuildApp, HEARTBEAT, StreamStart},
     domain::GuildError,
 };
 
@@ -82,7 +82,18 @@ impl EventService for EventGrpc {
             });
         }
         let (tx, rx) = mpsc::channel(256);
-        tokio::spawn(run(self.app.clone(), caller, start, wake_rx, tx));
+        let stream_id = uuid::Uuid::now_v7().to_string();
+        self.app
+            .stream_opened(&stream_id, &caller.claims.sub)
+            .await
+            .map_err(|e| to_status(&e))?;
+        let app = self.app.clone();
+        tokio::spawn(async move {
+            run(app.clone(), &caller, &stream_id, start, wake_rx, tx).await;
+            if let Err(err) = app.stream_closed(&stream_id, &caller.claims.sub).await {
+                tracing::warn!(error = %err, "presence not settled after a stream closed");
+            }
+        });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 }
@@ -157,7 +168,8 @@ async fn drain(
 
 async fn run(
     app: Arc<GuildApp>,
-    caller: Caller,
+    caller: &Caller,
+    stream_id: &str,
     start: StreamStart,
     mut wake: mpsc::Receiver<mzchat_platform::bus::Message>,
     out: Out,
@@ -170,8 +182,10 @@ async fn run(
     tokio::pin!(expiry);
     let mut keepalive = tokio::time::interval(KEEPALIVE);
     keepalive.tick().await;
+    let mut heartbeat = tokio::time::interval(HEARTBEAT);
+    heartbeat.tick().await;
     loop {
-        match drain(&app, &caller, &start, cursor, &out).await {
+        match drain(&app, caller, &start, cursor, &out).await {
             Some(next) => cursor = next,
             None => return,
         }
@@ -211,6 +225,11 @@ async fn run(
                     .send(Err(Status::unauthenticated("access token expired; reconnect with a fresh one and resume_after")))
                     .await;
                 return;
+            }
+            _ = heartbeat.tick() => {
+                if let Err(err) = app.stream_alive(stream_id).await {
+                    tracing::warn!(error = %err, "stream heartbeat not recorded");
+                }
             }
             _ = tokio::time::sleep(POLL) => {}
             _ = out.closed() => return,

@@ -185,3 +185,33 @@ pub mod reaction {
 
     no_relations!();
 }
+
+pub mod presence_session {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "presence_sessions")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub stream_id: String,
+        pub user_id: String,
+        pub heartbeat_at: i64,
+    }
+
+    no_relations!();
+}
+
+pub mod presence {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "presence")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub user_id: String,
+        pub online: bool,
+        pub changed_at: i64,
+    }
+
+    no_relations!();
+}

@@ -264,3 +264,17 @@ pub async fn bans(
     }
     Ok(query.all(conn).await?.into_iter().map(to_ban).collect())
 }
+
+/// Ids of the guilds `user_id` belongs to.
+pub async fn guild_ids_of(
+    conn: &impl ConnectionTrait,
+    user_id: &str,
+) -> Result<Vec<String>, DbErr> {
+    Ok(member::Entity::find()
+        .filter(member::Column::UserId.eq(user_id))
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|m| m.guild_id)
+        .collect())
+}

@@ -7,4 +7,5 @@ pub mod guilds;
 pub mod invites;
 pub mod members;
 pub mod messages;
+pub mod presence;
 pub mod roles;

@@ -43,8 +43,20 @@ async fn subscribe(
         .into_inner()
 }
 
-/// The next event other than a keepalive, within 10 s.
+/// The next event other than keepalives and presence, within 10 s.
 async fn next(
+    stream: &mut Streaming<mzchat_proto::guild::SubscribeEventsResponse>,
+) -> Result<Event, tonic::Status> {
+    loop {
+        let event = next_any(stream).await?;
+        if !matches!(event.payload, Some(Payload::PresenceUpdated(_))) {
+            return Ok(event);
+        }
+    }
+}
+
+/// The next event other than a keepalive, within 10 s.
+async fn next_any(
     stream: &mut Streaming<mzchat_proto::guild::SubscribeEventsResponse>,
 ) -> Result<Event, tonic::Status> {
     loop {
@@ -277,5 +289,73 @@ async fn typing_reaches_the_stream(backend: Backend) {
         other => panic!("expected TypingStarted, got {other:?}"),
     }
     assert!(event.cursor.is_empty(), "typing is not resumable");
+    server.finish().await;
+}
+
+both_backends!(revoking_the_device_ends_its_stream);
+
+async fn revoking_the_device_ends_its_stream(backend: Backend) {
+    let server = Homeserver::start(backend).await;
+    let (ada, grace) = (server.user().await, server.user().await);
+    let _room = room(&ada, &[&grace]).await;
+    let mut stream = subscribe(&grace, None).await;
+    grace
+        .client
+        .revoke_device(&grace.origin, "laptop")
+        .await
+        .expect("revoke");
+    let status = loop {
+        match next(&mut stream).await {
+            Ok(_) => continue,
+            Err(status) => break status,
+        }
+    };
+    assert_eq!(status.code(), Code::Unauthenticated);
+    assert!(status.message().contains("revoked"), "{}", status.message());
+    server.finish().await;
+}
+
+both_backends!(presence_follows_open_streams_with_a_grace_period);
+
+/// The next presence update about `user_id`.
+async fn presence_of(
+    stream: &mut Streaming<mzchat_proto::guild::SubscribeEventsResponse>,
+    user_id: &str,
+) -> i32 {
+    loop {
+        if let Some(Payload::PresenceUpdated(update)) =
+            next_any(stream).await.expect("event").payload
+            && update.user_id == user_id
+        {
+            return update.status;
+        }
+    }
+}
+
+async fn presence_follows_open_streams_with_a_grace_period(backend: Backend) {
+    use mzchat_proto::guild::PresenceStatus;
+    let server = Homeserver::start(backend).await;
+    let (ada, grace) = (server.user().await, server.user().await);
+    let _room = room(&ada, &[&grace]).await;
+    let mut watcher = subscribe(&ada, None).await;
+    let first = subscribe(&grace, None).await;
+    assert_eq!(
+        presence_of(&mut watcher, &grace.id()).await,
+        PresenceStatus::Online as i32
+    );
+    // A second stream, then the first closes: still online, nothing announced.
+    let second = subscribe(&grace, None).await;
+    drop(first);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let last_closed = std::time::Instant::now();
+    drop(second);
+    assert_eq!(
+        presence_of(&mut watcher, &grace.id()).await,
+        PresenceStatus::Offline as i32
+    );
+    assert!(
+        last_closed.elapsed() >= Duration::from_millis(400),
+        "offline only once the last stream is gone and the grace period passed"
+    );
     server.finish().await;
 }

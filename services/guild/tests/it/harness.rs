@@ -131,6 +131,7 @@ impl Homeserver {
                 server,
                 limits: limits(),
                 identity_url: origin.clone(),
+                presence_grace: Duration::from_millis(500),
             },
             mzchat_guild::Deps {
                 bus: bus.clone(),
