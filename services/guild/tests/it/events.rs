@@ -359,3 +359,66 @@ async fn presence_follows_open_streams_with_a_grace_period(backend: Backend) {
     );
     server.finish().await;
 }
+
+both_backends!(a_stream_resumes_on_another_replica_and_after_a_restart);
+
+/// Subscribes `user` on a given replica, with the token its homeserver issued.
+async fn subscribe_at(
+    user: &User,
+    addr: std::net::SocketAddr,
+    resume_after: Option<String>,
+) -> Streaming<mzchat_proto::guild::SubscribeEventsResponse> {
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("connect to the replica");
+    EventServiceClient::new(channel)
+        .subscribe_events(user.req(SubscribeEventsRequest { resume_after }).await)
+        .await
+        .expect("subscribe on the replica")
+        .into_inner()
+}
+
+async fn a_stream_resumes_on_another_replica_and_after_a_restart(backend: Backend) {
+    let server = Homeserver::start(backend).await;
+    let (ada, grace) = (server.user().await, server.user().await);
+    let room = room(&ada, &[&grace]).await;
+    let replica = server.replica().await;
+    let mut seen = Vec::new();
+    let mut stream = subscribe(&grace, None).await;
+    for i in 0..10 {
+        say(&ada, &room, &format!("r{i}")).await;
+    }
+    let mut cursor = String::new();
+    while seen.len() < 5 {
+        let event = next(&mut stream).await.expect("event");
+        cursor = event.cursor.clone();
+        seen.extend(content(&event));
+    }
+    drop(stream);
+    // The rest from the other replica, without a gap or a repeat.
+    let mut stream = subscribe_at(&grace, replica.addr, Some(cursor.clone())).await;
+    while seen.len() < 10 {
+        let event = next(&mut stream).await.expect("event on the replica");
+        cursor = event.cursor.clone();
+        seen.extend(content(&event));
+    }
+    drop(stream);
+    // The replica goes away; written meanwhile, read from a fresh one.
+    replica.stop().await;
+    for i in 10..15 {
+        say(&ada, &room, &format!("r{i}")).await;
+    }
+    let restarted = server.replica().await;
+    let mut stream = subscribe_at(&grace, restarted.addr, Some(cursor)).await;
+    while seen.len() < 15 {
+        let event = next(&mut stream).await.expect("event after the restart");
+        seen.extend(content(&event));
+    }
+    let expected: Vec<String> = (0..15).map(|i| format!("r{i}")).collect();
+    assert_eq!(seen, expected);
+    drop(stream);
+    restarted.stop().await;
+    server.finish().await;
+}

@@ -43,8 +43,24 @@ pub struct Homeserver {
     schema_prefix: String,
     bus_prefix: String,
     data_dir: std::path::PathBuf,
+    server: ServerConfig,
+    node: Node,
+}
+
+/// One process's worth of identity and guild on one listener.
+pub struct Node {
+    pub addr: std::net::SocketAddr,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
+}
+
+impl Node {
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        for task in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        }
+    }
 }
 
 fn limits() -> LimitsArgs {
@@ -55,6 +71,63 @@ fn limits() -> LimitsArgs {
         limits: LimitsArgs,
     }
     Args::parse_from(["test"]).limits
+}
+
+/// Starts identity and guild for `server` (its origin may be another node's) on `listener`.
+async fn start_node(
+    server: &ServerConfig,
+    bus: Arc<dyn Bus>,
+    listener: tokio::net::TcpListener,
+) -> Node {
+    let addr = listener.local_addr().expect("addr");
+    let own = format!("http://{addr}");
+    let internal = InternalAuth::new(Secret::new("internal-test-token"));
+    let identity = mzchat_identity::build(
+        IdentityConfig {
+            server: server.clone(),
+            limits: limits(),
+            registration: RegistrationPolicy::Open,
+            registration_tokens: vec![],
+            access_token_ttl: Duration::from_secs(3600),
+            refresh_token_ttl: Duration::from_secs(86_400),
+            key_rotation: Duration::from_secs(90 * 86_400),
+        },
+        mzchat_identity::Deps {
+            bus: bus.clone(),
+            internal: internal.clone(),
+            guild_internal_url: own.clone(),
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("identity failed to start: {e}"));
+    let guild = mzchat_guild::build(
+        GuildConfig {
+            server: server.clone(),
+            limits: limits(),
+            identity_url: own,
+            presence_grace: Duration::from_millis(500),
+        },
+        mzchat_guild::Deps { bus, internal },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("guild failed to start: {e}"));
+    let shutdown = CancellationToken::new();
+    let mut grpc = GrpcServer::new();
+    identity.mount(&mut grpc);
+    guild.mount(&mut grpc);
+    let mut tasks = identity.spawn(shutdown.clone());
+    tasks.extend(guild.spawn(shutdown.clone()));
+    let token = shutdown.clone();
+    tasks.push(tokio::spawn(async move {
+        let _ = grpc
+            .serve(listener, Metrics::new(), token, Duration::from_secs(1))
+            .await;
+    }));
+    Node {
+        addr,
+        shutdown,
+        tasks,
+    }
 }
 
 impl Homeserver {
@@ -107,51 +180,7 @@ impl Homeserver {
             shutdown_grace: Duration::from_secs(1),
             log_format: LogFormat::Text,
         };
-        let internal = InternalAuth::new(Secret::new("internal-test-token"));
-        let identity = mzchat_identity::build(
-            IdentityConfig {
-                server: server.clone(),
-                limits: limits(),
-                registration: RegistrationPolicy::Open,
-                registration_tokens: vec![],
-                access_token_ttl: Duration::from_secs(3600),
-                refresh_token_ttl: Duration::from_secs(86_400),
-                key_rotation: Duration::from_secs(90 * 86_400),
-            },
-            mzchat_identity::Deps {
-                bus: bus.clone(),
-                internal: internal.clone(),
-                guild_internal_url: origin.clone(),
-            },
-        )
-        .await
-        .unwrap_or_else(|e| panic!("identity failed to start ({backend:?}): {e}"));
-        let guild = mzchat_guild::build(
-            GuildConfig {
-                server,
-                limits: limits(),
-                identity_url: origin.clone(),
-                presence_grace: Duration::from_millis(500),
-            },
-            mzchat_guild::Deps {
-                bus: bus.clone(),
-                internal,
-            },
-        )
-        .await
-        .unwrap_or_else(|e| panic!("guild failed to start ({backend:?}): {e}"));
-        let shutdown = CancellationToken::new();
-        let mut grpc = GrpcServer::new();
-        identity.mount(&mut grpc);
-        guild.mount(&mut grpc);
-        let mut tasks = identity.spawn(shutdown.clone());
-        tasks.extend(guild.spawn(shutdown.clone()));
-        let token = shutdown.clone();
-        tasks.push(tokio::spawn(async move {
-            let _ = grpc
-                .serve(listener, Metrics::new(), token, Duration::from_secs(1))
-                .await;
-        }));
+        let node = start_node(&server, bus.clone(), listener).await;
         Self {
             origin,
             bus,
@@ -159,9 +188,17 @@ impl Homeserver {
             schema_prefix,
             bus_prefix,
             data_dir,
-            shutdown,
-            tasks,
+            server,
+            node,
         }
+    }
+
+    /// Another replica of this homeserver: same origin, storage and bus, its own listener.
+    pub async fn replica(&self) -> Node {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        start_node(&self.server, self.bus.clone(), listener).await
     }
 
     /// A user homed here, logged in.
@@ -178,10 +215,7 @@ impl Homeserver {
     }
 
     pub async fn finish(self) {
-        self.shutdown.cancel();
-        for task in self.tasks {
-            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
-        }
+        self.node.stop().await;
         if self.backend == Backend::PostgresNats {
             use sea_orm::ConnectionTrait;
             let url = env_or(
