@@ -11,6 +11,7 @@ pub mod domain;
 pub mod events;
 mod grpc;
 mod store;
+mod tasks;
 
 use std::{sync::Arc, time::Duration};
 
@@ -36,10 +37,6 @@ pub use config::{GuildArgs, GuildConfig};
 use crate::app::GuildApp;
 
 pub const SERVICE: &str = "guild";
-/// How long streams can resume: at least the 24 h the protocol asks for.
-const EVENT_RETENTION: Duration = Duration::from_secs(7 * 86_400);
-const PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
-const PRESENCE_SWEEP: Duration = Duration::from_secs(15);
 
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
@@ -129,40 +126,19 @@ impl Guild {
             ));
     }
 
-    /// Starts the outbox relay and the pruning of the event log; they stop at `shutdown`.
+    /// Starts the background work: outbox relay, event log pruning, the presence sweep and the
+    /// permission cache's invalidation; it all stops at `shutdown`.
     pub fn spawn(&self, shutdown: CancellationToken) -> Vec<JoinHandle<()>> {
         let relay = OutboxRelay::new(self.db.clone(), self.bus.clone(), &self.outbox, SERVICE);
-        let relay_task = tokio::spawn(relay.run(shutdown.clone()));
-        let token = shutdown.clone();
-        let db = self.db.clone();
-        let prune_task = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(PRUNE_INTERVAL);
-            loop {
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tick.tick() => {}
-                }
-                let before = db::now_millis() - EVENT_RETENTION.as_millis() as i64;
-                match store::events::prune(&db, before).await {
-                    Ok(0) => {}
-                    Ok(pruned) => tracing::info!(pruned, "old guild events pruned"),
-                    Err(err) => tracing::error!(error = %err, "pruning guild events failed"),
-                }
-            }
-        });
-        let app = self.app.clone();
-        let presence_task = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(PRESENCE_SWEEP);
-            loop {
-                tokio::select! {
-                    _ = token.cancelled() => return,
-                    _ = tick.tick() => {}
-                }
-                if let Err(err) = app.sweep_presence().await {
-                    tracing::error!(error = %err, "presence sweep failed");
-                }
-            }
-        });
-        vec![relay_task, prune_task, presence_task]
+        vec![
+            tokio::spawn(relay.run(shutdown.clone())),
+            tokio::spawn(tasks::prune_events(self.db.clone(), shutdown.clone())),
+            tokio::spawn(tasks::sweep_presence(self.app.clone(), shutdown.clone())),
+            tokio::spawn(tasks::follow_permission_changes(
+                self.app.clone(),
+                self.bus.clone(),
+                shutdown,
+            )),
+        ]
     }
 }

@@ -3,7 +3,7 @@
 
 use sea_orm::ConnectionTrait;
 
-use super::{Caller, GuildApp};
+use super::{Caller, GuildApp, cache::GuildState};
 use crate::{
     domain::{
         GuildError, Result, denied,
@@ -64,8 +64,8 @@ impl Access {
 }
 
 impl GuildApp {
-    /// Admits the caller to `guild_id`: the guild exists, the token lists it, and its version
-    /// is current.
+    /// Admits the caller to `guild_id`, reading the guild in `conn` (use inside transactions
+    /// that change the guild).
     pub(crate) async fn access(
         &self,
         conn: &impl ConnectionTrait,
@@ -73,40 +73,76 @@ impl GuildApp {
         guild_id: &str,
     ) -> Result<Access> {
         let guild_id = validate::id("guild_id", guild_id)?;
-        let guild = store::guilds::find(conn, &guild_id)
+        let state = self.load_state(conn, &guild_id).await?;
+        admit(caller, state)
+    }
+
+    /// Admits the caller from the permission cache (the hot path of reads and sends).
+    pub(crate) async fn access_fast(&self, caller: &Caller, guild_id: &str) -> Result<Access> {
+        let guild_id = validate::id("guild_id", guild_id)?;
+        let token_version = caller
+            .claims
+            .permission_versions_by_guild
+            .get(&guild_id)
+            .copied();
+        let cached = self
+            .cache
+            .get(&guild_id)
+            // A token newer than the cache means the cache is behind: reload.
+            .filter(|state| token_version.is_none_or(|v| v <= state.guild.permission_version));
+        let state = match cached {
+            Some(state) => state,
+            None => {
+                let state = self.load_state(&self.db, &guild_id).await?;
+                self.cache.put(state.clone());
+                state
+            }
+        };
+        admit(caller, state)
+    }
+
+    async fn load_state(&self, conn: &impl ConnectionTrait, guild_id: &str) -> Result<GuildState> {
+        let guild = store::guilds::find(conn, guild_id)
             .await?
             .ok_or_else(|| not_found("no such guild on this server"))?;
-        let Some(version) = caller.claims.permission_versions_by_guild.get(&guild_id) else {
-            return Err(denied(
-                "you are not a member of this guild (if you just joined, use the token JoinInvite returned)",
-            ));
-        };
-        if *version != guild.permission_version {
-            return Err(GuildError::PermissionsStale {
-                guild_id,
-                current: guild.permission_version,
-            });
-        }
-        let token_roles = caller
-            .claims
-            .guild_roles
-            .get(&guild.id)
-            .cloned()
-            .unwrap_or_default();
         let roles = store::roles::of_guild(conn, &guild.id).await?;
-        let grants: Vec<RoleGrant> = roles
-            .iter()
-            .filter(|r| r.is_everyone || token_roles.contains(&r.id))
-            .map(|r| RoleGrant {
-                permissions: r.permissions,
-                weight: r.weight,
-            })
-            .collect();
-        let perms = MemberPermissions::resolve(guild.owner_id == caller.claims.sub, grants);
-        Ok(Access {
-            guild,
-            roles,
-            perms,
-        })
+        Ok(GuildState { guild, roles })
     }
+}
+
+/// The token must list the guild at its current version; permissions come from the roles the
+/// token names plus `@everyone`.
+fn admit(caller: &Caller, state: GuildState) -> Result<Access> {
+    let GuildState { guild, roles } = state;
+    let Some(version) = caller.claims.permission_versions_by_guild.get(&guild.id) else {
+        return Err(denied(
+            "you are not a member of this guild (if you just joined, use the token JoinInvite returned)",
+        ));
+    };
+    if *version != guild.permission_version {
+        return Err(GuildError::PermissionsStale {
+            guild_id: guild.id,
+            current: guild.permission_version,
+        });
+    }
+    let token_roles = caller
+        .claims
+        .guild_roles
+        .get(&guild.id)
+        .cloned()
+        .unwrap_or_default();
+    let grants: Vec<RoleGrant> = roles
+        .iter()
+        .filter(|r| r.is_everyone || token_roles.contains(&r.id))
+        .map(|r| RoleGrant {
+            permissions: r.permissions,
+            weight: r.weight,
+        })
+        .collect();
+    let perms = MemberPermissions::resolve(guild.owner_id == caller.claims.sub, grants);
+    Ok(Access {
+        guild,
+        roles,
+        perms,
+    })
 }

@@ -129,7 +129,7 @@ impl GuildApp {
     }
 
     pub async fn list_channels(&self, caller: &Caller, guild_id: &str) -> Result<Vec<Channel>> {
-        let access = self.access(&self.db, caller, guild_id).await?;
+        let access = self.access_fast(caller, guild_id).await?;
         access.require(VIEW_CHANNELS)?;
         Ok(store::guilds::channels(&self.db, &access.guild.id).await?)
     }

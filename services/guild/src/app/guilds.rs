@@ -118,7 +118,11 @@ impl GuildApp {
     }
 
     pub async fn get_guild(&self, caller: &Caller, guild_id: &str) -> Result<Guild> {
-        Ok(self.access(&self.db, caller, guild_id).await?.guild)
+        let access = self.access_fast(caller, guild_id).await?;
+        // The cache serves permission checks; what the client sees is read fresh.
+        Ok(store::guilds::find(&self.db, &access.guild.id)
+            .await?
+            .unwrap_or(access.guild))
     }
 
     pub async fn update_guild(
@@ -150,6 +154,7 @@ impl GuildApp {
         self.record(&txn, &guild.id, Payload::GuildUpdated(updated))
             .await?;
         txn.commit().await?;
+        self.cache.forget(guild_id);
         self.outbox.wake();
         Ok(guild)
     }
@@ -168,6 +173,7 @@ impl GuildApp {
         self.record(&txn, &access.guild.id, Payload::GuildDeleted(deleted))
             .await?;
         txn.commit().await?;
+        self.cache.forget(guild_id);
         self.outbox.wake();
         tracing::info!(guild_id = %access.guild.id, "guild deleted");
         Ok(())

@@ -39,7 +39,7 @@ impl GuildApp {
     ) -> Result<Invite> {
         let channel_id = validate::id("channel_id", channel_id)?;
         let max_age = invite::max_age(max_age)?;
-        let access = self.access(&self.db, caller, guild_id).await?;
+        let access = self.access_fast(caller, guild_id).await?;
         access.require(CREATE_INVITE)?;
         store::guilds::find_channel(&self.db, &access.guild.id, &channel_id)
             .await?
@@ -67,7 +67,7 @@ impl GuildApp {
         token: &str,
     ) -> Result<(Vec<Invite>, String)> {
         let limit = page_size(size)?;
-        let access = self.access(&self.db, caller, guild_id).await?;
+        let access = self.access_fast(caller, guild_id).await?;
         access.require(MANAGE_GUILD)?;
         let after = (!token.is_empty()).then_some(token);
         let invites = store::invites::page(&self.db, &access.guild.id, after, limit, now()).await?;
@@ -82,7 +82,7 @@ impl GuildApp {
     /// Revokes an invite: its creator or anyone with MANAGE_GUILD may.
     pub async fn revoke_invite(&self, caller: &Caller, guild_id: &str, token: &str) -> Result<()> {
         invite::validate_token(token)?;
-        let access = self.access(&self.db, caller, guild_id).await?;
+        let access = self.access_fast(caller, guild_id).await?;
         let invite = store::invites::find(&self.db, token)
             .await?
             .filter(|i| i.guild_id == access.guild.id)

@@ -22,7 +22,7 @@ impl GuildApp {
         token: &str,
     ) -> Result<(Vec<Member>, String)> {
         let limit = page_size(size)?;
-        let access = self.access(&self.db, caller, guild_id).await?;
+        let access = self.access_fast(caller, guild_id).await?;
         let after = (!token.is_empty())
             .then(|| validate::user_id(token))
             .transpose()?;
@@ -46,7 +46,7 @@ impl GuildApp {
         user_id: &str,
     ) -> Result<Member> {
         let user_id = validate::user_id(user_id)?;
-        let access = self.access(&self.db, caller, guild_id).await?;
+        let access = self.access_fast(caller, guild_id).await?;
         store::members::find(&self.db, &access.guild.id, &user_id)
             .await?
             .ok_or_else(|| not_found("that user is not a member of this guild"))
@@ -91,6 +91,7 @@ impl GuildApp {
         // The removed member's token must stop working here: a new version makes it stale.
         self.permissions_changed(&txn, &access.guild.id).await?;
         txn.commit().await?;
+        self.cache.forget(guild_id);
         self.outbox.wake();
         Ok(())
     }
@@ -163,13 +164,14 @@ impl GuildApp {
             .await?
             .unwrap_or(ban);
         txn.commit().await?;
+        self.cache.forget(guild_id);
         self.outbox.wake();
         Ok(stored)
     }
 
     pub async fn unban(&self, caller: &Caller, guild_id: &str, user_id: &str) -> Result<()> {
         let user_id = validate::user_id(user_id)?;
-        let access = self.access(&self.db, caller, guild_id).await?;
+        let access = self.access_fast(caller, guild_id).await?;
         access.require(BAN_MEMBERS)?;
         if !store::members::delete_ban(&self.db, &access.guild.id, &user_id).await? {
             return Err(not_found("that user is not banned here"));
@@ -185,7 +187,7 @@ impl GuildApp {
         token: &str,
     ) -> Result<(Vec<Ban>, String)> {
         let limit = page_size(size)?;
-        let access = self.access(&self.db, caller, guild_id).await?;
+        let access = self.access_fast(caller, guild_id).await?;
         access.require(BAN_MEMBERS)?;
         let after = (!token.is_empty())
             .then(|| validate::user_id(token))

@@ -43,7 +43,8 @@ fn missing() -> crate::domain::GuildError {
 }
 
 impl GuildApp {
-    /// Admits the caller to a channel of a guild with `bits`.
+    /// Admits the caller to a channel of a guild with `bits` (from the permission cache, so call
+    /// it before opening a transaction: on SQLite the pool has one connection).
     async fn channel_access(
         &self,
         conn: &impl ConnectionTrait,
@@ -53,7 +54,7 @@ impl GuildApp {
         bits: &[u64],
     ) -> Result<(Access, Channel)> {
         let channel_id = validate::id("channel_id", channel_id)?;
-        let access = self.access(conn, caller, guild_id).await?;
+        let access = self.access_fast(caller, guild_id).await?;
         for bit in bits {
             access.require(*bit)?;
         }
@@ -96,16 +97,16 @@ impl GuildApp {
     ) -> Result<Message> {
         let draft = draft.validated(&self.config.limits)?;
         let nonce = message::nonce(nonce)?;
-        let txn = self.db.begin().await?;
         let (access, channel) = self
             .channel_access(
-                &txn,
+                &self.db,
                 caller,
                 guild_id,
                 channel_id,
                 &[VIEW_CHANNELS, SEND_MESSAGES],
             )
             .await?;
+        let txn = self.db.begin().await?;
         self.check_mentions(&txn, &access, &draft).await?;
         let draft_message = Message {
             id: uuid::Uuid::now_v7().to_string(),
@@ -146,10 +147,10 @@ impl GuildApp {
     ) -> Result<Message> {
         let message_id = validate::id("message_id", message_id)?;
         let draft = draft.validated(&self.config.limits)?;
-        let txn = self.db.begin().await?;
         let (access, channel) = self
-            .channel_access(&txn, caller, guild_id, channel_id, &[VIEW_CHANNELS])
+            .channel_access(&self.db, caller, guild_id, channel_id, &[VIEW_CHANNELS])
             .await?;
+        let txn = self.db.begin().await?;
         let mut message = store::messages::find(&txn, &channel.id, &message_id)
             .await?
             .ok_or_else(missing)?;
@@ -196,10 +197,10 @@ impl GuildApp {
         message_id: &str,
     ) -> Result<()> {
         let message_id = validate::id("message_id", message_id)?;
-        let txn = self.db.begin().await?;
         let (access, channel) = self
-            .channel_access(&txn, caller, guild_id, channel_id, &[VIEW_CHANNELS])
+            .channel_access(&self.db, caller, guild_id, channel_id, &[VIEW_CHANNELS])
             .await?;
+        let txn = self.db.begin().await?;
         let message = store::messages::find(&txn, &channel.id, &message_id)
             .await?
             .ok_or_else(missing)?;
@@ -283,16 +284,16 @@ impl GuildApp {
         pin: bool,
     ) -> Result<()> {
         let message_id = validate::id("message_id", message_id)?;
-        let txn = self.db.begin().await?;
         let (access, channel) = self
             .channel_access(
-                &txn,
+                &self.db,
                 caller,
                 guild_id,
                 channel_id,
                 &[VIEW_CHANNELS, MANAGE_MESSAGES],
             )
             .await?;
+        let txn = self.db.begin().await?;
         store::messages::find(&txn, &channel.id, &message_id)
             .await?
             .ok_or_else(missing)?;
@@ -365,16 +366,16 @@ impl GuildApp {
     ) -> Result<()> {
         let message_id = validate::id("message_id", message_id)?;
         let emoji = message::emoji(emoji)?;
-        let txn = self.db.begin().await?;
         let (access, channel) = self
             .channel_access(
-                &txn,
+                &self.db,
                 caller,
                 guild_id,
                 channel_id,
                 &[VIEW_CHANNELS, ADD_REACTIONS],
             )
             .await?;
+        let txn = self.db.begin().await?;
         store::messages::find(&txn, &channel.id, &message_id)
             .await?
             .ok_or_else(missing)?;
@@ -412,10 +413,10 @@ impl GuildApp {
         } else {
             validate::user_id(user_id)?
         };
-        let txn = self.db.begin().await?;
         let (access, channel) = self
-            .channel_access(&txn, caller, guild_id, channel_id, &[VIEW_CHANNELS])
+            .channel_access(&self.db, caller, guild_id, channel_id, &[VIEW_CHANNELS])
             .await?;
+        let txn = self.db.begin().await?;
         if user_id != caller.user_id() {
             access.require(MANAGE_MESSAGES)?;
         }

@@ -2,6 +2,7 @@
 //! version, check permissions, run the store in transactions and enqueue events.
 
 mod access;
+mod cache;
 mod channels;
 mod guilds;
 mod invites;
@@ -26,6 +27,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection};
 use tonic::transport::Channel;
 
 pub use access::Access;
+pub use cache::guild_of;
 pub use channels::ChannelChange;
 pub use messages::MessageRef;
 pub use presence::HEARTBEAT;
@@ -58,6 +60,7 @@ pub struct GuildApp {
     pub(crate) config: Arc<GuildConfig>,
     pub(crate) outbox: Outbox,
     pub(crate) bus: Arc<dyn Bus>,
+    pub(crate) cache: cache::PermissionCache,
     /// Last typing notice per (user, channel), for the rate limit (per process).
     typing: Mutex<HashMap<(String, String), Instant>>,
     identity: SessionInternalServiceClient<Channel>,
@@ -93,6 +96,7 @@ impl GuildApp {
             config,
             outbox,
             bus,
+            cache: cache::PermissionCache::default(),
             typing: Mutex::default(),
             identity: SessionInternalServiceClient::new(identity),
             internal,

@@ -106,6 +106,7 @@ impl GuildApp {
             .await?;
         let version = self.permissions_changed(&txn, &role.guild_id).await?;
         txn.commit().await?;
+        self.cache.forget(guild_id);
         self.outbox.wake();
         Ok((role, version))
     }
@@ -161,6 +162,7 @@ impl GuildApp {
             .await?;
         let version = self.permissions_changed(&txn, &role.guild_id).await?;
         txn.commit().await?;
+        self.cache.forget(guild_id);
         self.outbox.wake();
         Ok((role, version))
     }
@@ -181,12 +183,13 @@ impl GuildApp {
             .await?;
         let version = self.permissions_changed(&txn, &role.guild_id).await?;
         txn.commit().await?;
+        self.cache.forget(guild_id);
         self.outbox.wake();
         Ok(version)
     }
 
     pub async fn list_roles(&self, caller: &Caller, guild_id: &str) -> Result<Vec<Role>> {
-        Ok(self.access(&self.db, caller, guild_id).await?.roles)
+        Ok(self.access_fast(caller, guild_id).await?.roles)
     }
 
     /// Gives (`assign`) or takes away a role; idempotent, and only a real change bumps the
@@ -220,6 +223,7 @@ impl GuildApp {
             access.guild.permission_version
         };
         txn.commit().await?;
+        self.cache.forget(guild_id);
         self.outbox.wake();
         Ok(version)
     }

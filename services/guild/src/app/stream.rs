@@ -52,7 +52,7 @@ impl GuildApp {
     ) -> Result<StreamStart> {
         let mut guilds = HashMap::new();
         for guild_id in caller.claims.permission_versions_by_guild.keys() {
-            match self.access(&self.db, caller, guild_id).await {
+            match self.access_fast(caller, guild_id).await {
                 Ok(access) => {
                     guilds.insert(access.guild.id, access.perms);
                 }
