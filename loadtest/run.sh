@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts `mzchatd all` (release build) on a scratch directory and runs the load scenarios
-# against it on loopback. Extra arguments go to the scenarios (e.g. STREAMS=1000).
+# against it on loopback. SENDERS, SECONDS_PER_RUN, STREAMS and MESSAGES size the scenarios;
+# MZCHATD_FLAGS adds server flags (e.g. --database-url ... --nats-url ... --migrate).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target="${CARGO_TARGET_DIR:-target}"
@@ -9,13 +10,13 @@ data=$(mktemp -d)
 trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$data"' EXIT
 "$target/release/mzchatd" all --insecure-dev --data-dir "$data" \
   --listen "127.0.0.1:$port" --admin-listen "127.0.0.1:$((port + 1))" --assets-listen "127.0.0.1:$((port + 2))" \
-  >"$data/mzchatd.log" 2>&1 &
+  ${MZCHATD_FLAGS:-} >"$data/mzchatd.log" 2>&1 &
 server=$!
 for _ in $(seq 100); do
   (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
   sleep 0.1
 done
 load="$target/release/mzchat-loadtest --server http://127.0.0.1:$port"
-echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; mzchatd all, embedded storage (SQLite)"
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; mzchatd all ${MZCHATD_FLAGS:-(embedded: SQLite, in-process bus)}"
 $load send --senders "${SENDERS:-50}" --seconds "${SECONDS_PER_RUN:-10}"
 $load fanout --streams "${STREAMS:-100}" --messages "${MESSAGES:-20}"
