@@ -22,6 +22,7 @@ use mzchat_platform::{bus::Bus, grpc::InternalAuth, outbox::Outbox, session_toke
 use mzchat_proto::guild::event::Payload;
 use mzchat_proto::identity::{
     IssueSessionRequest, session_internal_service_client::SessionInternalServiceClient,
+    session_service_client::SessionServiceClient,
 };
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use tonic::transport::Channel;
@@ -64,6 +65,8 @@ pub struct GuildApp {
     /// Last typing notice per (user, channel), for the rate limit (per process).
     typing: Mutex<HashMap<(String, String), Instant>>,
     identity: SessionInternalServiceClient<Channel>,
+    /// Identity's public session API, for JoinInvite with login.
+    pub(crate) sessions: SessionServiceClient<Channel>,
     internal: InternalAuth,
 }
 
@@ -98,6 +101,7 @@ impl GuildApp {
             bus,
             cache: cache::PermissionCache::default(),
             typing: Mutex::default(),
+            sessions: SessionServiceClient::new(identity.clone()),
             identity: SessionInternalServiceClient::new(identity),
             internal,
         }

@@ -1,7 +1,10 @@
 use std::{sync::Arc, time::Duration};
 
 use mzchat_platform::{error::to_status, session_keys::SessionKeys};
-use mzchat_proto::guild::{self as pb, guild_service_server::GuildService};
+use mzchat_proto::{
+    guild::{self as pb, guild_service_server::GuildService},
+    identity::LoginRequest,
+};
 use tonic::{Request, Response, Status};
 
 use super::caller;
@@ -492,23 +495,59 @@ impl GuildService for GuildGrpc {
         &self,
         request: Request<pb::JoinInviteRequest>,
     ) -> Reply<pb::JoinInviteResponse> {
-        if request.get_ref().login.is_some() {
-            return Err(Status::unimplemented(
-                "joining without a session on this server is not supported yet: log in here first, then join",
-            ));
-        }
-        let caller = caller(&self.keys, &request).await?;
+        let login = request.get_ref().login.clone();
+        // Without a session here, the caller logs in with the same credentials as identity's
+        // Login (registered or, for a user homed elsewhere, a shadow account at once).
+        let (caller, session) = match login {
+            None => (caller(&self.keys, &request).await?, None),
+            Some(login) => {
+                let response = self
+                    .app
+                    .sessions
+                    .clone()
+                    .login(LoginRequest {
+                        user_id: login.user_id,
+                        certificate: login.certificate,
+                        proof: login.proof,
+                        profile_hint: login.profile_hint,
+                        migration_proof: None,
+                        registration_token: String::new(),
+                    })
+                    .await?
+                    .into_inner();
+                let session = response
+                    .session
+                    .ok_or_else(|| Status::internal("identity returned no session"))?;
+                let now = mzchat_platform::db::now_millis() / 1000;
+                let claims = self
+                    .keys
+                    .verify(&session.access_token, now)
+                    .await
+                    .map_err(|e| status(GuildError::Unauthenticated(e.to_string())))?;
+                (crate::app::Caller { claims }, Some(session))
+            }
+        };
         let (guild, token) = self
             .app
             .join_invite(&caller, &request.into_inner().token)
             .await
             .map_err(status)?;
+        let (access_token, expires_at) = match (&session, token.access_token.is_empty()) {
+            (Some(session), true) => (
+                session.access_token.clone(),
+                session.access_token_expires_at,
+            ),
+            _ => (token.access_token, expiry(token.expires_at)),
+        };
         Ok(Response::new(pb::JoinInviteResponse {
             guild: Some(convert::guild(&guild, self.assets())),
-            access_token: token.access_token,
-            access_token_expires_at: expiry(token.expires_at),
-            refresh_token: String::new(),
-            refresh_token_expires_at: None,
+            access_token,
+            access_token_expires_at: expires_at,
+            refresh_token: session
+                .as_ref()
+                .map(|s| s.refresh_token.clone())
+                .unwrap_or_default(),
+            refresh_token_expires_at: session.and_then(|s| s.refresh_token_expires_at),
         }))
     }
 }

@@ -311,3 +311,75 @@ async fn concurrent_joins_never_exceed_max_uses(backend: Backend) {
     assert_eq!(guild.into_inner().guild.expect("guild").member_count, 6);
     server.finish().await;
 }
+
+both_backends!(a_user_of_another_server_joins_in_one_call);
+
+async fn a_user_of_another_server_joins_in_one_call(backend: Backend) {
+    use mzchat_client::{Client, KeyStore, LocalIdentity};
+    use mzchat_proto::{common::ProfileHint, guild::JoinInviteLogin};
+
+    let server = Homeserver::start(backend).await;
+    let ada = server.user().await;
+    let guild = create_guild(&ada, "federated").await;
+    let inv = invite(&ada, &guild.id, 0).await;
+    // Keys homed on another server; no session here yet.
+    let store = KeyStore::new(std::env::temp_dir().join(crate::harness::unique("mzchat-remote-")));
+    store
+        .save_identity(&LocalIdentity::generate("http://home.example:7600", "phone").expect("keys"))
+        .expect("save");
+    let remote = Client::open(store).expect("client");
+    let login_for = |origin: &str| {
+        let request = remote
+            .login_request(
+                origin,
+                Some(ProfileHint {
+                    display_name: "Grace".into(),
+                    ..Default::default()
+                }),
+                "",
+            )
+            .expect("request");
+        JoinInviteLogin {
+            user_id: request.user_id,
+            certificate: request.certificate,
+            proof: request.proof,
+            profile_hint: request.profile_hint,
+        }
+    };
+    let mut guilds = mzchat_proto::guild::guild_service_client::GuildServiceClient::new(
+        remote.channel(&server.origin).expect("channel"),
+    );
+    // A proof addressed to another server is refused.
+    let status = guilds
+        .join_invite(JoinInviteRequest {
+            token: inv.token.clone(),
+            login: Some(login_for("https://elsewhere.example")),
+        })
+        .await
+        .expect_err("wrong audience");
+    assert_eq!(status.code(), Code::Unauthenticated);
+    let joined = guilds
+        .join_invite(JoinInviteRequest {
+            token: inv.token.clone(),
+            login: Some(login_for(&server.origin)),
+        })
+        .await
+        .expect("join with login")
+        .into_inner();
+    assert!(!joined.access_token.is_empty() && !joined.refresh_token.is_empty());
+    let mut request = tonic::Request::new(GetGuildRequest {
+        guild_id: guild.id.clone(),
+    });
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {}", joined.access_token)
+            .parse()
+            .expect("metadata"),
+    );
+    let seen = guilds
+        .get_guild(request)
+        .await
+        .expect("the new member uses the guild at once");
+    assert_eq!(seen.into_inner().guild.expect("guild").member_count, 2);
+    server.finish().await;
+}
