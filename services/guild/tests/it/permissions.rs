@@ -257,3 +257,377 @@ async fn a_stale_token_is_refused_until_refreshed(backend: Backend) {
     assert_eq!(status.code(), Code::PermissionDenied);
     server.finish().await;
 }
+
+both_backends!(every_guild_call_answers_by_role);
+
+/// `Ok(())` or the status code of a call's answer.
+fn outcome<T>(result: Result<tonic::Response<T>, tonic::Status>) -> Result<(), Code> {
+    result.map(|_| ()).map_err(|s| s.code())
+}
+
+/// Calls each guild-scoped RPC (that does not remove anyone or bump versions) as `user`.
+async fn sweep(
+    user: &User,
+    g: &str,
+    channel: &str,
+    message: &str,
+    member: &str,
+) -> Vec<(&'static str, Result<(), Code>)> {
+    use mzchat_proto::guild::*;
+    let (gs, ms) = (|| user.guilds(), || user.messages());
+    let at = |m: &str| (g.to_string(), channel.to_string(), m.to_string());
+    let (gid, cid, mid) = at(message);
+    vec![
+        (
+            "GetGuild",
+            outcome(
+                gs().get_guild(
+                    user.req(GetGuildRequest {
+                        guild_id: gid.clone(),
+                    })
+                    .await,
+                )
+                .await,
+            ),
+        ),
+        (
+            "ListChannels",
+            outcome(
+                gs().list_channels(
+                    user.req(ListChannelsRequest {
+                        guild_id: gid.clone(),
+                    })
+                    .await,
+                )
+                .await,
+            ),
+        ),
+        (
+            "ListRoles",
+            outcome(
+                gs().list_roles(
+                    user.req(ListRolesRequest {
+                        guild_id: gid.clone(),
+                    })
+                    .await,
+                )
+                .await,
+            ),
+        ),
+        (
+            "ListMembers",
+            outcome(
+                gs().list_members(
+                    user.req(ListMembersRequest {
+                        guild_id: gid.clone(),
+                        ..Default::default()
+                    })
+                    .await,
+                )
+                .await,
+            ),
+        ),
+        (
+            "GetMember",
+            outcome(
+                gs().get_member(
+                    user.req(GetMemberRequest {
+                        guild_id: gid.clone(),
+                        user_id: member.into(),
+                    })
+                    .await,
+                )
+                .await,
+            ),
+        ),
+        (
+            "ListInvites",
+            outcome(
+                gs().list_invites(
+                    user.req(ListInvitesRequest {
+                        guild_id: gid.clone(),
+                        ..Default::default()
+                    })
+                    .await,
+                )
+                .await,
+            ),
+        ),
+        (
+            "ListBans",
+            outcome(
+                gs().list_bans(
+                    user.req(ListBansRequest {
+                        guild_id: gid.clone(),
+                        ..Default::default()
+                    })
+                    .await,
+                )
+                .await,
+            ),
+        ),
+        (
+            "UpdateGuild",
+            outcome(
+                gs().update_guild(
+                    user.req(UpdateGuildRequest {
+                        guild_id: gid.clone(),
+                        name: Some("renamed".into()),
+                        icon_file_id: None,
+                    })
+                    .await,
+                )
+                .await,
+            ),
+        ),
+        (
+            "CreateChannel",
+            outcome(
+                gs().create_channel(
+                    user.req(CreateChannelRequest {
+                        guild_id: gid.clone(),
+                        name: "c".into(),
+                        ..Default::default()
+                    })
+                    .await,
+                )
+                .await,
+            ),
+        ),
+        (
+            "CreateInvite",
+            outcome(
+                gs().create_invite(
+                    user.req(CreateInviteRequest {
+                        guild_id: gid.clone(),
+                        channel_id: cid.clone(),
+                        max_age: None,
+                        max_uses: 0,
+                    })
+                    .await,
+                )
+                .await,
+            ),
+        ),
+        (
+            "SendMessage",
+            outcome(
+                ms().send_message(
+                    user.req(SendMessageRequest {
+                        guild_id: gid.clone(),
+                        channel_id: cid.clone(),
+                        content: "x".into(),
+                        ..Default::default()
+                    })
+                    .await,
+                )
+                .await,
+            ),
+        ),
+        (
+            "ListMessages",
+            outcome(
+                ms().list_messages(
+                    user.req(ListMessagesRequest {
+                        guild_id: gid.clone(),
+                        channel_id: cid.clone(),
+                        anchor: None,
+                        limit: 5,
+                    })
+                    .await,
+                )
+                .await,
+            ),
+        ),
+        (
+            "GetMessage",
+            outcome(
+                ms().get_message(
+                    user.req(GetMessageRequest {
+                        guild_id: gid.clone(),
+                        channel_id: cid.clone(),
+                        message_id: mid.clone(),
+                    })
+                    .await,
+                )
+                .await,
+            ),
+        ),
+        (
+            "PinMessage",
+            outcome(
+                ms().pin_message(
+                    user.req(PinMessageRequest {
+                        guild_id: gid.clone(),
+                        channel_id: cid.clone(),
+                        message_id: mid.clone(),
+                    })
+                    .await,
+                )
+                .await,
+            ),
+        ),
+        (
+            "ListPins",
+            outcome(
+                ms().list_pins(
+                    user.req(ListPinsRequest {
+                        guild_id: gid.clone(),
+                        channel_id: cid.clone(),
+                        ..Default::default()
+                    })
+                    .await,
+                )
+                .await,
+            ),
+        ),
+        (
+            "AddReaction",
+            outcome(
+                ms().add_reaction(
+                    user.req(AddReactionRequest {
+                        guild_id: gid.clone(),
+                        channel_id: cid.clone(),
+                        message_id: mid.clone(),
+                        emoji: "👍".into(),
+                    })
+                    .await,
+                )
+                .await,
+            ),
+        ),
+        (
+            "SendTyping",
+            outcome(
+                ms().send_typing(
+                    user.req(SendTypingRequest {
+                        guild_id: gid.clone(),
+                        channel_id: cid.clone(),
+                    })
+                    .await,
+                )
+                .await,
+            ),
+        ),
+    ]
+}
+
+async fn every_guild_call_answers_by_role(backend: Backend) {
+    use mzchat_proto::guild::{SendMessageRequest, UpdateRoleRequest};
+    const MANAGE_GUILD: u64 = 1 << 1;
+    const BAN_MEMBERS: u64 = 1 << 6;
+    const MANAGE_MESSAGES: u64 = 1 << 10;
+    const VIEW_AND_READ: u64 = (1 << 7) | (1 << 9);
+    let needs_a_bit = [
+        "ListInvites",
+        "ListBans",
+        "UpdateGuild",
+        "CreateChannel",
+        "PinMessage",
+    ];
+
+    let server = Homeserver::start(backend).await;
+    let owner = server.user().await;
+    let guild = create_guild(&owner, "matrix").await;
+    let g = guild.id.as_str();
+    let inv = invite(&owner, g, 0).await;
+    let (plain, holder, stranger) = (
+        server.user().await,
+        server.user().await,
+        server.user().await,
+    );
+    join(&plain, &inv.token).await.expect("join");
+    join(&holder, &inv.token).await.expect("join");
+    let staff = role(
+        &owner,
+        g,
+        "Staff",
+        MANAGE_GUILD | MANAGE_CHANNELS | BAN_MEMBERS | MANAGE_MESSAGES,
+        5,
+    )
+    .await;
+    assign(&owner, g, &holder, &staff).await;
+    plain.refresh().await;
+    holder.refresh().await;
+    let message = owner
+        .messages()
+        .send_message(
+            owner
+                .req(SendMessageRequest {
+                    guild_id: g.into(),
+                    channel_id: inv.channel_id.clone(),
+                    content: "m".into(),
+                    ..Default::default()
+                })
+                .await,
+        )
+        .await
+        .expect("send")
+        .into_inner()
+        .message
+        .expect("message")
+        .id;
+
+    for (call, result) in sweep(&stranger, g, &inv.channel_id, &message, &owner.id()).await {
+        assert_eq!(result, Err(Code::PermissionDenied), "non-member: {call}");
+    }
+    for (call, result) in sweep(&plain, g, &inv.channel_id, &message, &owner.id()).await {
+        let expected = if needs_a_bit.contains(&call) {
+            Err(Code::PermissionDenied)
+        } else {
+            Ok(())
+        };
+        assert_eq!(result, expected, "member without the bit: {call}");
+    }
+    for (call, result) in sweep(&holder, g, &inv.channel_id, &message, &owner.id()).await {
+        assert_eq!(result, Ok(()), "member with the bit: {call}");
+    }
+    for (call, result) in sweep(&owner, g, &inv.channel_id, &message, &owner.id()).await {
+        assert_eq!(result, Ok(()), "owner: {call}");
+    }
+
+    // Take the default bits away from @everyone: a plain member keeps only what is left.
+    let everyone = owner
+        .guilds()
+        .list_roles(
+            owner
+                .req(mzchat_proto::guild::ListRolesRequest { guild_id: g.into() })
+                .await,
+        )
+        .await
+        .expect("roles")
+        .into_inner()
+        .roles
+        .into_iter()
+        .find(|r| r.is_everyone)
+        .expect("@everyone");
+    owner
+        .guilds()
+        .update_role(
+            owner
+                .req(UpdateRoleRequest {
+                    guild_id: g.into(),
+                    role_id: everyone.id,
+                    permissions: Some(VIEW_AND_READ),
+                    ..Default::default()
+                })
+                .await,
+        )
+        .await
+        .expect("restrict @everyone");
+    plain.refresh().await;
+    for (call, result) in sweep(&plain, g, &inv.channel_id, &message, &owner.id()).await {
+        let denied = needs_a_bit.contains(&call)
+            || ["CreateInvite", "SendMessage", "AddReaction", "SendTyping"].contains(&call);
+        let expected = if denied {
+            Err(Code::PermissionDenied)
+        } else {
+            Ok(())
+        };
+        assert_eq!(
+            result, expected,
+            "member after @everyone lost its bits: {call}"
+        );
+    }
+    server.finish().await;
+}
