@@ -43,7 +43,7 @@ async fn subscribe(
         .into_inner()
 }
 
-/// The next event other than keepalives and presence, within 10 s.
+/// The next event other than keepalives and presence, within 30 s.
 async fn next(
     stream: &mut Streaming<mzchat_proto::guild::SubscribeEventsResponse>,
 ) -> Result<Event, tonic::Status> {
@@ -55,14 +55,14 @@ async fn next(
     }
 }
 
-/// The next event other than a keepalive, within 10 s.
+/// The next event other than a keepalive, within 30 s (a loaded machine can be slow).
 async fn next_any(
     stream: &mut Streaming<mzchat_proto::guild::SubscribeEventsResponse>,
 ) -> Result<Event, tonic::Status> {
     loop {
-        let item = tokio::time::timeout(Duration::from_secs(10), stream.message())
+        let item = tokio::time::timeout(Duration::from_secs(30), stream.message())
             .await
-            .expect("an event within 10 s")?
+            .expect("an event within 30 s")?
             .expect("the stream goes on");
         let event = item.event.expect("event");
         if !matches!(event.payload, Some(Payload::Keepalive(_))) {
