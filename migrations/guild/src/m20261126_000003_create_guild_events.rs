@@ -11,7 +11,6 @@ enum GuildEvents {
     GuildId,
     EventId,
     Payload,
-    Txid,
     CreatedAt,
 }
 
@@ -37,7 +36,6 @@ impl MigrationTrait for Migration {
                             .unique_key(),
                     )
                     .col(ColumnDef::new(GuildEvents::Payload).blob().not_null())
-                    .col(ColumnDef::new(GuildEvents::Txid).big_integer().null())
                     .col(
                         ColumnDef::new(GuildEvents::CreatedAt)
                             .big_integer()

@@ -10,7 +10,15 @@ pub struct Logged {
     pub payload: Vec<u8>,
 }
 
+/// Key of the PostgreSQL advisory lock that orders appends to the log.
+const APPEND_LOCK: i64 = 0x6d7a_6368_6174; // "mzchat"
+
 /// Appends an event in the caller's transaction; returns its position.
+///
+/// On PostgreSQL the transaction first takes an advisory lock held until it ends, so
+/// transactions append one after another and positions are handed out in commit order: a
+/// reader never sees a position before a lower one commits. (SQLite has one writer at a time.)
+/// Call it after the transaction's other writes, so the lock is held only to the commit.
 pub async fn append(
     conn: &impl ConnectionTrait,
     guild_id: &str,
@@ -21,8 +29,14 @@ pub async fn append(
     let backend = conn.get_database_backend();
     let sql = match backend {
         DbBackend::Postgres => {
-            "INSERT INTO guild_events (guild_id, event_id, payload, created_at, txid) \
-             VALUES ($1, $2, $3, $4, pg_current_xact_id()::text::bigint) RETURNING seq"
+            let lock: [Value; 1] = [APPEND_LOCK.into()];
+            conn.execute_raw(Statement::from_sql_and_values(
+                backend,
+                "SELECT pg_advisory_xact_lock($1)",
+                lock,
+            ))
+            .await?;
+            "INSERT INTO guild_events (guild_id, event_id, payload, created_at) VALUES ($1, $2, $3, $4) RETURNING seq"
         }
         _ => {
             "INSERT INTO guild_events (guild_id, event_id, payload, created_at) VALUES (?, ?, ?, ?) RETURNING seq"
@@ -41,8 +55,7 @@ pub async fn append(
     row.try_get::<i64>("", "seq")
 }
 
-/// Events of `guilds` after `after`, oldest first. On PostgreSQL only those of transactions
-/// older than every running one: a lower position can never show up after a higher one.
+/// Events of `guilds` after `after`, oldest first.
 pub async fn after(
     conn: &impl ConnectionTrait,
     guilds: &[String],
@@ -62,18 +75,13 @@ pub async fn after(
             }
         })
         .collect();
-    let visible = if backend == DbBackend::Postgres {
-        " AND txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
-    } else {
-        ""
-    };
     let first = if backend == DbBackend::Postgres {
         "$1"
     } else {
         "?"
     };
     let sql = format!(
-        "SELECT seq, guild_id, payload FROM guild_events WHERE seq > {first} AND guild_id IN ({}){visible} ORDER BY seq LIMIT {limit}",
+        "SELECT seq, guild_id, payload FROM guild_events WHERE seq > {first} AND guild_id IN ({}) ORDER BY seq LIMIT {limit}",
         placeholders.join(", ")
     );
     let mut values: Vec<Value> = vec![after.into()];

@@ -9,27 +9,9 @@ use tonic_types::StatusExt;
 
 use crate::{
     both_backends,
-    guilds::create_guild,
     harness::{Backend, Homeserver, User},
-    invites::{invite, join},
+    messages::{Room, room},
 };
-
-struct Room {
-    guild: String,
-    channel: String,
-}
-
-async fn room(owner: &User, members: &[&User]) -> Room {
-    let guild = create_guild(owner, "live").await;
-    let token = invite(owner, &guild.id, 0).await;
-    for member in members {
-        join(member, &token.token).await.expect("join");
-    }
-    Room {
-        guild: guild.id,
-        channel: token.channel_id,
-    }
-}
 
 async fn subscribe(
     user: &User,

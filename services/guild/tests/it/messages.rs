@@ -16,12 +16,12 @@ use crate::{
     invites::{invite, join},
 };
 
-struct Room {
-    guild: String,
-    channel: String,
+pub struct Room {
+    pub guild: String,
+    pub channel: String,
 }
 
-async fn room(owner: &User, members: &[&User]) -> Room {
+pub async fn room(owner: &User, members: &[&User]) -> Room {
     let guild = create_guild(owner, "room").await;
     let token = invite(owner, &guild.id, 0).await;
     for member in members {
