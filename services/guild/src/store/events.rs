@@ -10,9 +10,6 @@ pub struct Logged {
     pub payload: Vec<u8>,
 }
 
-/// Key of the PostgreSQL advisory lock that orders appends to the log.
-const APPEND_LOCK: i64 = 0x6d7a_6368_6174; // "mzchat"
-
 /// Appends an event in the caller's transaction; returns its position.
 ///
 /// On PostgreSQL the transaction first takes an advisory lock held until it ends, so
@@ -29,12 +26,10 @@ pub async fn append(
     let backend = conn.get_database_backend();
     let sql = match backend {
         DbBackend::Postgres => {
-            let lock: [Value; 1] = [APPEND_LOCK.into()];
-            conn.execute_raw(Statement::from_sql_and_values(
-                backend,
-                "SELECT pg_advisory_xact_lock($1)",
-                lock,
-            ))
+            // One lock per schema: services and deployments sharing a cluster do not contend.
+            conn.execute_unprepared(
+                "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.guild_events'))",
+            )
             .await?;
             "INSERT INTO guild_events (guild_id, event_id, payload, created_at) VALUES ($1, $2, $3, $4) RETURNING seq"
         }

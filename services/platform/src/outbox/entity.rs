@@ -12,8 +12,6 @@ pub struct Model {
     /// JSON array of [name, value] pairs (trace context).
     pub headers: String,
     pub created_at: i64,
-    /// PostgreSQL: the writing transaction's id, so rows are published in commit order.
-    pub txid: Option<i64>,
     /// Milliseconds since the epoch before which the row is not offered again.
     pub not_before: Option<i64>,
 }

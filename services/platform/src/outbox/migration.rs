@@ -11,7 +11,6 @@ enum Outbox {
     Payload,
     Headers,
     CreatedAt,
-    Txid,
     NotBefore,
 }
 
@@ -37,7 +36,6 @@ pub async fn create_outbox_table(manager: &SchemaManager<'_>) -> Result<(), DbEr
                 .col(ColumnDef::new(Outbox::Payload).blob().not_null())
                 .col(ColumnDef::new(Outbox::Headers).text().not_null())
                 .col(ColumnDef::new(Outbox::CreatedAt).big_integer().not_null())
-                .col(ColumnDef::new(Outbox::Txid).big_integer().null())
                 .col(ColumnDef::new(Outbox::NotBefore).big_integer().null())
                 .to_owned(),
         )

@@ -8,7 +8,7 @@ mod relay;
 
 use std::sync::Arc;
 
-use sea_orm::{ActiveModelTrait, ConnectionTrait, DbBackend, DbErr, Set, Statement};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, DbBackend, DbErr, Set};
 use tokio::sync::Notify;
 
 pub use relay::{OutboxRelay, RelayStats};
@@ -60,39 +60,26 @@ impl Outbox {
             serde_json::to_string(&event.headers).map_err(|e| DbErr::Custom(e.to_string()))?;
         let now = crate::db::now_millis();
         if conn.get_database_backend() == DbBackend::Postgres {
-            // The transaction id lets the relay wait for older transactions still running, so
-            // events leave in commit order, not in insert order.
-            let sql = "INSERT INTO outbox (event_id, subject, payload, headers, created_at, txid) \
-                       VALUES ($1, $2, $3, $4, $5, pg_current_xact_id()::text::bigint)";
-            let values: [sea_orm::Value; 5] = [
-                event.id.into(),
-                event.subject.into(),
-                event.payload.into(),
-                headers.into(),
-                now.into(),
-            ];
-            conn.execute_raw(Statement::from_sql_and_values(
-                DbBackend::Postgres,
-                sql,
-                values,
-            ))
-            .await
-            .map(|_| ())
-        } else {
-            entity::ActiveModel {
-                event_id: Set(event.id),
-                subject: Set(event.subject),
-                payload: Set(event.payload),
-                headers: Set(headers),
-                created_at: Set(now),
-                txid: Set(None),
-                not_before: Set(None),
-                ..Default::default()
-            }
-            .insert(conn)
-            .await
-            .map(|_| ())
+            // Transactions enqueue one after another (the lock is held until commit), so `seq`
+            // order is commit order and the relay never overtakes a transaction that inserted
+            // earlier but commits later. One lock per schema, i.e. per service.
+            conn.execute_unprepared(
+                "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.outbox'))",
+            )
+            .await?;
         }
+        entity::ActiveModel {
+            event_id: Set(event.id),
+            subject: Set(event.subject),
+            payload: Set(event.payload),
+            headers: Set(headers),
+            created_at: Set(now),
+            not_before: Set(None),
+            ..Default::default()
+        }
+        .insert(conn)
+        .await
+        .map(|_| ())
     }
 
     /// Tells the relay there is something to publish; call after the transaction commits.

@@ -13,7 +13,7 @@ use std::{
 
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, TransactionTrait, sea_query::Expr,
+    QueryOrder, QuerySelect, TransactionTrait,
 };
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -124,17 +124,9 @@ impl OutboxRelay {
             .order_by_asc(entity::Column::Seq)
             .limit(BATCH);
         if crate::db::supports_row_locks(&self.db) {
-            // Only rows of transactions older than every running one: a transaction that
-            // inserted earlier but commits later is never overtaken. The row lock makes several
-            // replicas' relays take turns.
+            // The row lock makes several replicas' relays take turns on the same rows.
             let txn = self.db.begin().await?;
-            let rows = due
-                .filter(Expr::cust(
-                    "txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint",
-                ))
-                .lock_exclusive()
-                .all(&txn)
-                .await?;
+            let rows = due.lock_exclusive().all(&txn).await?;
             let (pass, done) = self.publish(&rows, &txn).await?;
             delete(&txn, done).await?;
             txn.commit().await?;

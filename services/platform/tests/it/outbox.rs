@@ -90,8 +90,8 @@ fn start_relay(
     (stop.clone(), tokio::spawn(relay.run(stop)))
 }
 
-/// PostgreSQL assigns `seq` at insert, not at commit. The relay must not publish a later
-/// transaction's event before an earlier, still open transaction's event of the same subject.
+/// PostgreSQL assigns `seq` at insert, not at commit: enqueueing takes turns until commit, so a
+/// later transaction's event is never published before an earlier, still open one's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_leave_in_commit_order_on_postgres() {
     let schema = unique("outbox_");
@@ -109,18 +109,31 @@ async fn events_leave_in_commit_order_on_postgres() {
 
     let first = db.begin().await.expect("begin");
     outbox.enqueue(&first, event(1)).await.expect("enqueue 1");
-    let second = db.begin().await.expect("begin");
-    outbox.enqueue(&second, event(2)).await.expect("enqueue 2");
-    second.commit().await.expect("commit 2");
-    outbox.wake();
+    // A second transaction enqueues while the first is open: it waits its turn, so it cannot
+    // commit (and be published) before the first.
+    let second = tokio::spawn({
+        let (db, outbox) = (db.clone(), outbox.clone());
+        async move {
+            let txn = db.begin().await.expect("begin");
+            outbox.enqueue(&txn, event(2)).await.expect("enqueue 2");
+            txn.commit().await.expect("commit 2");
+            outbox.wake();
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(1000)).await;
     assert!(
-        tokio::time::timeout(Duration::from_millis(1500), deliveries.recv())
+        !second.is_finished(),
+        "the later transaction waits for the earlier one"
+    );
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), deliveries.recv())
             .await
             .is_err(),
-        "event 2 must wait for the open transaction that wrote event 1"
+        "nothing is published before the first transaction commits"
     );
     first.commit().await.expect("commit 1");
     outbox.wake();
+    second.await.expect("second transaction");
     let mut order = Vec::new();
     for _ in 0..2 {
         let delivery = tokio::time::timeout(Duration::from_secs(5), deliveries.recv())
