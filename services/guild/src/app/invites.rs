@@ -97,7 +97,7 @@ impl GuildApp {
     /// Unauthenticated: what a link leads to.
     pub async fn preview_invite(&self, token: &str) -> Result<Preview> {
         invite::validate_token(token)?;
-        let invite = self.live_invite(token).await?;
+        let invite = self.live_invite(&self.db, token).await?;
         let guild = store::guilds::find(&self.db, &invite.guild_id)
             .await?
             .ok_or_else(gone)?;
@@ -109,10 +109,12 @@ impl GuildApp {
         })
     }
 
-    async fn live_invite(&self, token: &str) -> Result<Invite> {
-        let invite = store::invites::find(&self.db, token)
-            .await?
-            .ok_or_else(gone)?;
+    async fn live_invite(
+        &self,
+        conn: &impl sea_orm::ConnectionTrait,
+        token: &str,
+    ) -> Result<Invite> {
+        let invite = store::invites::find(conn, token).await?.ok_or_else(gone)?;
         let used_up = invite.max_uses != 0 && invite.uses >= invite.max_uses;
         if invite.revoked || invite.expires_at <= now() || used_up {
             return Err(gone());
@@ -124,10 +126,13 @@ impl GuildApp {
     /// without using the invite; banned users are refused.
     pub async fn join_invite(&self, caller: &Caller, token: &str) -> Result<(Guild, FreshToken)> {
         invite::validate_token(token)?;
-        let invite = self.live_invite(token).await?;
         let user_id = caller.user_id();
+        let stored = store::invites::find(&self.db, token)
+            .await?
+            .ok_or_else(gone)?;
         let txn = self.db.begin().await?;
-        let guild = store::guilds::find(&txn, &invite.guild_id)
+        // The guild row lock orders this join against a concurrent ban of the same user.
+        let guild = store::guilds::find_for_update(&txn, &stored.guild_id)
             .await?
             .ok_or_else(gone)?;
         if store::members::find_ban(&txn, &guild.id, user_id)
@@ -136,10 +141,19 @@ impl GuildApp {
         {
             return Err(denied("you are banned from this guild"));
         }
+        // Already a member: success whatever the invite's state, using nothing.
+        let member = store::members::find(&txn, &guild.id, user_id)
+            .await?
+            .is_some();
+        if !member {
+            self.live_invite(&txn, token).await?;
+        }
         let at = now();
         // Membership first: of two concurrent joins by one user only one inserts (and uses the
         // invite); a failed use rolls the insert back with the transaction.
-        if store::members::insert(&txn, &guild.id, user_id, &caller.claims.home, at).await? {
+        if !member
+            && store::members::insert(&txn, &guild.id, user_id, &caller.claims.home, at).await?
+        {
             if !store::invites::use_once(&txn, token, at).await? {
                 return Err(gone());
             }

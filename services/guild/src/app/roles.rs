@@ -209,9 +209,16 @@ impl GuildApp {
             return Err(invalid("every member has @everyone; it is not assigned"));
         }
         access.require_outranks(role.weight, "this role")?;
-        store::members::find(&txn, &access.guild.id, &user_id)
+        let member = store::members::find(&txn, &access.guild.id, &user_id)
             .await?
             .ok_or_else(|| not_found("that user is not a member of this guild"))?;
+        // Nobody changes the roles of someone ranked as high or higher (owner excepted).
+        if access.guild.owner_id == user_id && !access.perms.is_owner {
+            return Err(denied("the owner's roles are not yours to change"));
+        }
+        if user_id != caller.user_id() {
+            access.require_outranks(access.top_weight(&member.role_ids), "that member")?;
+        }
         let changed = if assign {
             store::members::assign(&txn, &access.guild.id, &user_id, &role.id).await?
         } else {

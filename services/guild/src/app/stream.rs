@@ -43,8 +43,9 @@ pub fn parse_cursor(text: &str) -> Result<i64> {
 }
 
 impl GuildApp {
-    /// Admits a stream for every guild in the caller's token; a stale guild refuses it (the
-    /// client refreshes first). Without `resume_after` the stream starts at the newest event.
+    /// Admits a stream for every guild in the caller's token, reading the guilds fresh (not from
+    /// the permission cache: a stream lives long); a stale guild refuses it (the client refreshes
+    /// first). Without `resume_after` the stream starts at the newest event.
     pub async fn open_stream(
         &self,
         caller: &Caller,
@@ -52,7 +53,7 @@ impl GuildApp {
     ) -> Result<StreamStart> {
         let mut guilds = HashMap::new();
         for guild_id in caller.claims.permission_versions_by_guild.keys() {
-            match self.access_fast(caller, guild_id).await {
+            match self.access(&self.db, caller, guild_id).await {
                 Ok(access) => {
                     guilds.insert(access.guild.id, access.perms);
                 }

@@ -133,24 +133,23 @@ async fn drain(
         let full = batch.len() as u64 == BATCH;
         for logged in batch {
             cursor = logged.seq;
-            if !start.may_view(&logged.guild_id) {
-                continue;
-            }
             let Ok(mut event) = Event::decode(logged.payload.as_slice()) else {
                 tracing::error!(seq = logged.seq, "undecodable event in the log");
                 continue;
             };
             event.cursor = logged.seq.to_string();
+            // Checked before visibility: a change in a guild the caller cannot view still means
+            // the token is out of date.
             let outdated = match &event.payload {
                 Some(Payload::PermissionsChanged(changed)) => caller
                     .claims
                     .permission_versions_by_guild
                     .get(&changed.guild_id)
-                    .is_some_and(|v| *v != changed.version)
+                    .is_some_and(|v| *v < changed.version)
                     .then(|| (changed.guild_id.clone(), changed.version)),
                 _ => None,
             };
-            if !send(out, event).await {
+            if start.may_view(&logged.guild_id) && !send(out, event).await {
                 return None;
             }
             if let Some((guild_id, version)) = outdated {
