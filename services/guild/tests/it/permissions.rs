@@ -184,11 +184,31 @@ async fn each_call_answers_by_permission_and_weight(backend: Backend) {
         .await
         .expect_err("own weight");
     assert_eq!(status.code(), Code::PermissionDenied);
-    manager
+    let lower = manager
         .guilds()
         .create_role(manager.req(make(KICK_MEMBERS, 20)).await)
         .await
-        .expect("a lower role");
+        .expect("a lower role")
+        .into_inner()
+        .role
+        .expect("role")
+        .id;
+    // A lower role still cannot be handed to, or taken from, someone who outranks you.
+    manager.refresh().await;
+    let status = manager
+        .guilds()
+        .assign_role(
+            manager
+                .req(AssignRoleRequest {
+                    guild_id: g.into(),
+                    user_id: owner.id(),
+                    role_id: lower,
+                })
+                .await,
+        )
+        .await
+        .expect_err("the owner outranks the manager");
+    assert_eq!(status.code(), Code::PermissionDenied);
     // The owner passes every check.
     owner.refresh().await;
     owner
