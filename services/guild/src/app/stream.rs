@@ -66,12 +66,24 @@ impl GuildApp {
             None => store::events::head(&self.db).await?,
             Some(text) => {
                 let cursor = parse_cursor(text)?;
+                let head = store::events::head(&self.db).await?;
                 let tail = store::events::tail(&self.db).await?;
+                let too_old = GuildError::FailedPrecondition(
+                    "this cursor is older than the events kept; load the current state again"
+                        .into(),
+                );
+                if cursor > head {
+                    // An empty log after pruning cannot tell an old cursor from a wrong one.
+                    return Err(if head == 0 {
+                        too_old
+                    } else {
+                        invalid(
+                            "resume_after is ahead of this server's events; it is not a cursor from here",
+                        )
+                    });
+                }
                 if tail > 0 && cursor < tail - 1 {
-                    return Err(GuildError::FailedPrecondition(
-                        "this cursor is older than the events kept; load the current state again"
-                            .into(),
-                    ));
+                    return Err(too_old);
                 }
                 cursor
             }

@@ -404,3 +404,29 @@ async fn a_stream_resumes_on_another_replica_and_after_a_restart(backend: Backen
     restarted.stop().await;
     server.finish().await;
 }
+
+both_backends!(a_cursor_from_elsewhere_is_refused);
+
+async fn a_cursor_from_elsewhere_is_refused(backend: Backend) {
+    let server = Homeserver::start(backend).await;
+    let (ada, grace) = (server.user().await, server.user().await);
+    let room = room(&ada, &[&grace]).await;
+    say(&ada, &room, "something to resume after").await;
+    for (cursor, code) in [
+        ("999999999", Code::InvalidArgument),
+        ("-1", Code::InvalidArgument),
+        ("abc", Code::InvalidArgument),
+    ] {
+        let request = grace
+            .req(SubscribeEventsRequest {
+                resume_after: Some(cursor.into()),
+            })
+            .await;
+        let status = EventServiceClient::new(grace.client.channel(&grace.origin).expect("channel"))
+            .subscribe_events(request)
+            .await
+            .expect_err("refused");
+        assert_eq!(status.code(), code, "{cursor}");
+    }
+    server.finish().await;
+}
