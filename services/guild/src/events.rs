@@ -33,7 +33,7 @@ fn kind(payload: &Payload) -> &'static str {
 }
 
 /// Subject of a guild's events of one kind.
-pub fn subject(guild_id: &str, payload: &Payload) -> String {
+fn subject(guild_id: &str, payload: &Payload) -> String {
     format!("guild.v1.g.{guild_id}.{}", kind(payload))
 }
 

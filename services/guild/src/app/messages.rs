@@ -6,7 +6,6 @@ use mzchat_proto::guild::{
     MessageCreated, MessageDeleted, MessagePinned, MessageUnpinned, MessageUpdated, ReactionAdded,
     ReactionRemoved, TypingStarted, event::Payload,
 };
-use prost::Message as _;
 use sea_orm::{ConnectionTrait, TransactionTrait};
 
 use super::{Caller, GuildApp, access::Access, now, page_size};
@@ -23,7 +22,7 @@ use crate::{
         },
         validate,
     },
-    events::{guild_event, subject},
+    events::guild_event,
     store,
 };
 
@@ -516,12 +515,13 @@ impl GuildApp {
             channel_id: channel.id,
             user_id: caller.user_id().to_owned(),
         });
-        let event = guild_event(&access.guild.id, payload.clone());
-        let subject = subject(&access.guild.id, &payload);
-        let bytes = mzchat_proto::guild::Event::decode(event.payload.as_slice())
-            .map(|e| e.encode_to_vec())
-            .unwrap_or_default();
-        if let Err(err) = self.bus.publish_ephemeral(&subject, bytes.into()).await {
+        // The same encoded Event as stored events, but only on the bus, never in the log.
+        let event = guild_event(&access.guild.id, payload);
+        if let Err(err) = self
+            .bus
+            .publish_ephemeral(&event.subject, event.payload.into())
+            .await
+        {
             tracing::debug!(error = %err, "typing notice not sent");
         }
         Ok(())

@@ -134,15 +134,6 @@ pub struct Envelope {
     pub attempt: u64,
 }
 
-impl Envelope {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
 impl Delivery {
     pub fn envelope(&self) -> Envelope {
         Envelope {
@@ -152,13 +143,6 @@ impl Delivery {
             headers: self.headers.clone(),
             attempt: self.attempt,
         }
-    }
-
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
     }
 
     pub async fn ack(self) -> Result<(), BusError> {
