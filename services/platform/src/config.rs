@@ -3,6 +3,7 @@
 
 use std::{fmt, net::SocketAddr, path::PathBuf, time::Duration};
 
+use crate::federation::OriginPolicy;
 use crate::origin::{Origin, OriginError};
 
 /// A value that never appears in `Debug` output or logs.
@@ -93,6 +94,13 @@ pub struct ServerArgs {
     pub shutdown_grace_secs: u64,
     #[arg(long, env = "MZCHAT_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+    /// Servers this one federates with, by origin, host or `*.domain` (comma-separated);
+    /// empty allows every server not denied.
+    #[arg(long, env = "MZCHAT_FEDERATION_ALLOW", value_delimiter = ',')]
+    pub federation_allow: Vec<String>,
+    /// Servers this one refuses to federate with, same patterns; deny wins over allow.
+    #[arg(long, env = "MZCHAT_FEDERATION_DENY", value_delimiter = ',')]
+    pub federation_deny: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -131,6 +139,7 @@ pub struct ServerConfig {
     pub migrate: bool,
     pub shutdown_grace: Duration,
     pub log_format: LogFormat,
+    pub federation: OriginPolicy,
 }
 
 impl ServerArgs {
@@ -189,6 +198,8 @@ impl ServerArgs {
             migrate: self.migrate,
             shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
             log_format: self.log_format,
+            federation: OriginPolicy::new(&self.federation_allow, &self.federation_deny)
+                .map_err(|e| ConfigError::Invalid(e.to_string()))?,
         })
     }
 }

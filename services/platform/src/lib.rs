@@ -6,6 +6,7 @@ pub mod bus;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod federation;
 pub mod grpc;
 pub mod metrics;
 pub mod origin;

@@ -60,6 +60,15 @@ impl Origin {
     pub fn is_https(&self) -> bool {
         self.0.starts_with("https://")
     }
+
+    /// The host without scheme or port (IPv6 literals keep their brackets).
+    pub fn host(&self) -> &str {
+        let rest = self.0.split_once("://").map_or("", |(_, rest)| rest);
+        match rest.find(']') {
+            Some(end) => &rest[..=end],
+            None => rest.rsplit_once(':').map_or(rest, |(host, _)| host),
+        }
+    }
 }
 
 fn split_host_port(rest: &str) -> Result<(&str, Option<u16>), OriginError> {

@@ -1,0 +1,134 @@
+//! Which servers may federate with this one. Patterns are either a full origin
+//! (`https://chat.example.org:8443`, matched exactly) or a host pattern (`chat.example.org`, or
+//! `*.example.org` for any subdomain), matched against the origin's host whatever its scheme and
+//! port. A denied origin is refused even when an allow pattern matches; a non-empty allow list
+//! admits only what it matches.
+
+use crate::Origin;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Pattern {
+    Origin(String),
+    Host(String),
+    Subdomains(String),
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("federation pattern {pattern:?}: {reason}")]
+pub struct PolicyError {
+    pattern: String,
+    reason: &'static str,
+}
+
+impl Pattern {
+    fn parse(text: &str) -> Result<Self, PolicyError> {
+        let text = text.trim().to_ascii_lowercase();
+        let error = |reason| PolicyError {
+            pattern: text.clone(),
+            reason,
+        };
+        if text.contains("://") {
+            let origin = Origin::parse(&text, true).map_err(|_| error("not a valid origin"))?;
+            return Ok(Pattern::Origin(origin.as_str().to_owned()));
+        }
+        let (subdomains, host) = match text.strip_prefix("*.") {
+            Some(rest) => (true, rest),
+            None => (false, text.as_str()),
+        };
+        let valid = !host.is_empty()
+            && host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+        if !valid {
+            return Err(error(
+                "expected an origin, a host name, or *.<domain> (letters, digits, '.', '-')",
+            ));
+        }
+        Ok(if subdomains {
+            Pattern::Subdomains(format!(".{host}"))
+        } else {
+            Pattern::Host(host.to_owned())
+        })
+    }
+
+    fn matches(&self, origin: &Origin) -> bool {
+        match self {
+            Pattern::Origin(exact) => origin.as_str() == exact,
+            Pattern::Host(host) => origin.host() == host,
+            Pattern::Subdomains(suffix) => origin.host().ends_with(suffix.as_str()),
+        }
+    }
+}
+
+/// The allow and deny lists, parsed once at start.
+#[derive(Debug, Clone, Default)]
+pub struct OriginPolicy {
+    allow: Vec<Pattern>,
+    deny: Vec<Pattern>,
+}
+
+impl OriginPolicy {
+    pub fn new(allow: &[String], deny: &[String]) -> Result<Self, PolicyError> {
+        let parse = |list: &[String]| {
+            list.iter()
+                .filter(|p| !p.trim().is_empty())
+                .map(|p| Pattern::parse(p))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        Ok(Self {
+            allow: parse(allow)?,
+            deny: parse(deny)?,
+        })
+    }
+
+    pub fn permits(&self, origin: &Origin) -> bool {
+        if self.deny.iter().any(|p| p.matches(origin)) {
+            return false;
+        }
+        self.allow.is_empty() || self.allow.iter().any(|p| p.matches(origin))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn origin(text: &str) -> Origin {
+        Origin::parse(text, true).expect("origin")
+    }
+
+    fn policy(allow: &[&str], deny: &[&str]) -> OriginPolicy {
+        let own = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        OriginPolicy::new(&own(allow), &own(deny)).expect("valid policy")
+    }
+
+    #[test]
+    fn everything_is_allowed_by_default() {
+        assert!(policy(&[], &[]).permits(&origin("https://a.example")));
+    }
+
+    #[test]
+    fn deny_wins_over_allow() {
+        let p = policy(&["*.example.org"], &["bad.example.org"]);
+        assert!(p.permits(&origin("https://good.example.org")));
+        assert!(!p.permits(&origin("https://bad.example.org:8443")));
+        assert!(!p.permits(&origin("https://example.net")));
+        // `*.example.org` is subdomains only, and no suffix trick gets through.
+        assert!(!p.permits(&origin("https://example.org")));
+        assert!(!p.permits(&origin("https://evilexample.org")));
+    }
+
+    #[test]
+    fn a_full_origin_matches_exactly() {
+        let p = policy(&[], &["https://chat.example.org:8443"]);
+        assert!(!p.permits(&origin("https://chat.example.org:8443")));
+        assert!(p.permits(&origin("https://chat.example.org")));
+    }
+
+    #[test]
+    fn malformed_patterns_are_refused() {
+        for bad in ["*", "a/b", "https://x/y", "*.", "ex ample.org"] {
+            assert!(OriginPolicy::new(&[bad.to_string()], &[]).is_err(), "{bad}");
+        }
+    }
+}
