@@ -996,6 +996,10 @@ pub mod federation_job {
 pub struct VerifyUserJob {
     #[prost(string, tag = "1")]
     pub user_id: ::prost::alloc::string::String,
+    /// Set on the VerifyUser federation-sync sends to a new home server after HOMESERVER_MOVED;
+    /// such a job follows no further move.
+    #[prost(bool, tag = "2")]
+    pub follow_up: bool,
 }
 /// PushFederationService.PushNotification; queued by push-relay for a user homed at destination.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]

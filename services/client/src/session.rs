@@ -123,6 +123,38 @@ impl Client {
     ) -> Result<LoginResponse, ClientError> {
         let origin = normalize_origin(origin);
         let request = self.login_request(&origin, profile_hint, registration_token)?;
+        self.send_login(&origin, request).await
+    }
+
+    /// Moves the user's home to `new_home` (PROTOCOL.md section 8): logs in there with a
+    /// migration proof naming the old servers in `targets`, then keeps `new_home` as the home
+    /// server of the keys on disk, so later certificates name it.
+    pub async fn migrate(
+        &mut self,
+        new_home: &str,
+        targets: &[String],
+        registration_token: &str,
+    ) -> Result<LoginResponse, ClientError> {
+        let new_home = normalize_origin(new_home);
+        let mut request = self.login_request(&new_home, None, registration_token)?;
+        request.migration_proof = Some(statements::migration_proof(
+            &self.identity,
+            &new_home,
+            targets,
+            statements::unix_now(),
+        ));
+        let response = self.send_login(&new_home, request).await?;
+        self.identity.home_server = new_home;
+        self.store.save_identity(&self.identity)?;
+        Ok(response)
+    }
+
+    async fn send_login(
+        &self,
+        origin: &str,
+        request: mzchat_proto::identity::LoginRequest,
+    ) -> Result<LoginResponse, ClientError> {
+        let origin = origin.to_owned();
         let response = SessionServiceClient::new(self.channel(&origin)?)
             .login(request)
             .await?

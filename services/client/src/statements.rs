@@ -65,3 +65,21 @@ pub fn device_revocation(identity: &LocalIdentity, device_id: &str, now: i64) ->
     };
     signing::sign(&identity.root, signing::DEVICE_REVOCATION, &revocation)
 }
+
+/// A migration proof moving the user's home to `new_homeserver` (PROTOCOL.md section 8), for
+/// the old servers in `targets` to learn of it.
+pub fn migration_proof(
+    identity: &LocalIdentity,
+    new_homeserver: &str,
+    targets: &[String],
+    now: i64,
+) -> mzchat_proto::common::MigrationProof {
+    use ed25519_dalek::Signer;
+    let input = signing::migration_signing_input(new_homeserver, now);
+    mzchat_proto::common::MigrationProof {
+        new_homeserver: new_homeserver.to_owned(),
+        migration_timestamp: now,
+        migration_signature: identity.root.sign(&input).to_bytes().to_vec(),
+        migration_targets: targets.to_vec(),
+    }
+}

@@ -3,7 +3,7 @@
 
 use mzchat_platform::outbox::OutboxEvent;
 use mzchat_proto::{
-    federation::{FederationJob, VerifyUserJob, federation_job},
+    federation::{FederationJob, UpdateHomeServerJob, VerifyUserJob, federation_job},
     identity::{AccountRegistered, DeviceRevoked, ProfileUpdated},
 };
 
@@ -15,8 +15,10 @@ pub const PROFILE_UPDATED: &str = "identity.v1.profile.updated";
 pub const DEVICE_REVOKED: &str = "identity.v1.device.revoked";
 /// Payload `mzchat.federation.v1.FederationJob` (kind VerifyUser), consumed by federation-sync.
 pub const JOB_VERIFY_USER: &str = "federation.v1.job.verify_user";
+/// Payload `mzchat.federation.v1.FederationJob` (kind UpdateHomeServer).
+pub const JOB_UPDATE_HOME_SERVER: &str = "federation.v1.job.update_home_server";
 
-/// VerifyUser jobs stay worth doing for 7 days (PROTOCOL.md section 7).
+/// Verify and migration jobs stay worth doing for 7 days (PROTOCOL.md section 7).
 const VERIFY_TTL_SECS: i64 = 7 * 86_400;
 
 pub fn account_registered(event: &AccountRegistered) -> OutboxEvent {
@@ -45,9 +47,25 @@ pub fn verify_user_job(user_id: &str, home_server: &str, now: i64) -> OutboxEven
         expires_at: timestamp(now + VERIFY_TTL_SECS),
         kind: Some(federation_job::Kind::VerifyUser(VerifyUserJob {
             user_id: user_id.to_owned(),
+            follow_up: false,
         })),
     };
     let mut event = OutboxEvent::new(JOB_VERIFY_USER, &job);
+    event.id = id;
+    event
+}
+
+/// A job telling `target` that the user moved to this server (the proof's fields as signed).
+pub fn update_home_server_job(target: &str, job: UpdateHomeServerJob, now: i64) -> OutboxEvent {
+    let id = uuid::Uuid::now_v7().to_string();
+    let job = FederationJob {
+        id: id.clone(),
+        destination: target.to_owned(),
+        created_at: timestamp(now),
+        expires_at: timestamp(now + VERIFY_TTL_SECS),
+        kind: Some(federation_job::Kind::UpdateHomeServer(job)),
+    };
+    let mut event = OutboxEvent::new(JOB_UPDATE_HOME_SERVER, &job);
     event.id = id;
     event
 }

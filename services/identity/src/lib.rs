@@ -10,6 +10,7 @@ pub mod app;
 pub mod config;
 pub mod domain;
 pub mod events;
+mod federation_tasks;
 mod grpc;
 pub mod keys;
 mod memberships;
@@ -21,16 +22,16 @@ use mzchat_identity_migration::Migrator;
 use mzchat_platform::{
     bus::Bus,
     db::{self, DatabaseTarget, DbSetupError},
+    federation::{RemoteKeys, S2sAuthenticated},
     grpc::{GrpcServer, InternalAuth},
     outbox::{Outbox, OutboxRelay},
 };
 use mzchat_proto::{
-    federation::identity_federation_service_server::{
-        IdentityFederationService, IdentityFederationServiceServer,
-    },
+    federation::identity_federation_service_server::IdentityFederationServiceServer,
     identity::{
         identity_service_server::IdentityServiceServer,
         server_info_service_server::ServerInfoServiceServer,
+        server_key_internal_service_server::ServerKeyInternalServiceServer,
         session_internal_service_server::SessionInternalServiceServer,
         session_service_server::SessionServiceServer,
     },
@@ -63,10 +64,13 @@ pub struct Deps {
     pub internal: InternalAuth,
     /// Where the guild service's internal API answers (memberships for token claims).
     pub guild_internal_url: String,
+    /// Where federation-sync's internal API answers (other servers' keys).
+    pub federation_internal_url: String,
 }
 
 pub struct Identity {
     app: Arc<IdentityApp>,
+    remote_keys: Arc<RemoteKeys>,
     db: DatabaseConnection,
     outbox: Outbox,
     bus: Arc<dyn Bus>,
@@ -91,6 +95,10 @@ pub async fn build(config: IdentityConfig, deps: Deps) -> Result<Identity, Setup
         .map_err(SetupError::Keys)?;
     let memberships = Memberships::new(&deps.guild_internal_url, deps.internal.clone())
         .map_err(|e| SetupError::Config(e.to_string()))?;
+    let remote_keys = Arc::new(
+        RemoteKeys::new(&deps.federation_internal_url, deps.internal.clone())
+            .map_err(SetupError::Config)?,
+    );
     let outbox = Outbox::new();
     let app = Arc::new(IdentityApp::new(
         db.clone(),
@@ -101,18 +109,13 @@ pub async fn build(config: IdentityConfig, deps: Deps) -> Result<Identity, Setup
     ));
     Ok(Identity {
         app,
+        remote_keys,
         db,
         outbox,
         bus: deps.bus,
         internal: deps.internal,
     })
 }
-
-/// Inbound federation calls served by identity (VerifyUser, UpdateHomeServer, PropagateBan):
-/// not built yet, so every method answers UNIMPLEMENTED.
-struct FederationInbound;
-
-impl IdentityFederationService for FederationInbound {}
 
 impl Identity {
     pub fn app(&self) -> Arc<IdentityApp> {
@@ -123,28 +126,50 @@ impl Identity {
         &self.db
     }
 
-    pub fn mount(&self, server: &mut GrpcServer) {
-        server
-            .add_service(SessionServiceServer::new(grpc::SessionGrpc::new(
+    pub fn mount(&self, grpc: &mut GrpcServer) {
+        let server = &self.app.config().server;
+        grpc.add_service(SessionServiceServer::new(grpc::SessionGrpc::new(
+            self.app.clone(),
+        )))
+        .add_service(IdentityServiceServer::new(grpc::IdentityGrpc::new(
+            self.app.clone(),
+        )))
+        .add_service(ServerInfoServiceServer::new(grpc::ServerInfoGrpc::new(
+            self.app.clone(),
+        )))
+        .add_service(S2sAuthenticated::new(
+            IdentityFederationServiceServer::new(grpc::IdentityFederationGrpc::new(
                 self.app.clone(),
-            )))
-            .add_service(IdentityServiceServer::new(grpc::IdentityGrpc::new(
-                self.app.clone(),
-            )))
-            .add_service(ServerInfoServiceServer::new(grpc::ServerInfoGrpc::new(
-                self.app.clone(),
-            )))
-            .add_service(IdentityFederationServiceServer::new(FederationInbound))
-            .add_service(SessionInternalServiceServer::with_interceptor(
-                grpc::SessionInternalGrpc::new(self.app.clone()),
-                self.internal.clone(),
-            ));
+            )),
+            server.origin.clone(),
+            server.insecure_dev,
+            server.federation.clone(),
+            self.remote_keys.clone(),
+        ))
+        .add_service(ServerKeyInternalServiceServer::with_interceptor(
+            grpc::ServerKeyInternalGrpc::new(self.app.clone()),
+            self.internal.clone(),
+        ))
+        .add_service(SessionInternalServiceServer::with_interceptor(
+            grpc::SessionInternalGrpc::new(self.app.clone()),
+            self.internal.clone(),
+        ));
     }
 
-    /// Starts the outbox relay, key rotation and cleanup; they stop at `shutdown`.
+    /// Starts the outbox relay, key rotation, cleanup, and the federation work (results from
+    /// home servers, shadow refreshes); they stop at `shutdown`.
     pub fn spawn(&self, shutdown: CancellationToken) -> Vec<JoinHandle<()>> {
         let relay = OutboxRelay::new(self.db.clone(), self.bus.clone(), &self.outbox, SERVICE);
         let relay_task = tokio::spawn(relay.run(shutdown.clone()));
+        let results_task = tokio::spawn(federation_tasks::consume_results(
+            self.bus.clone(),
+            self.app.clone(),
+            shutdown.clone(),
+        ));
+        let refresh_task = tokio::spawn(federation_tasks::refresh_shadows(
+            self.app.clone(),
+            shutdown.clone(),
+        ));
         let app = self.app.clone();
         let db = self.db.clone();
         let token = shutdown.clone();
@@ -175,6 +200,12 @@ impl Identity {
                 }
             }
         });
-        vec![relay_task, keys_task, cleanup_task]
+        vec![
+            relay_task,
+            keys_task,
+            cleanup_task,
+            results_task,
+            refresh_task,
+        ]
     }
 }

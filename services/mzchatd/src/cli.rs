@@ -44,6 +44,24 @@ pub struct RunArgs {
     /// URL of the guild service's internal API (default in the one-process mode: this process).
     #[arg(long, env = "MZCHAT_GUILD_INTERNAL_URL")]
     pub guild_internal_url: Option<String>,
+    /// URL of federation-sync's internal API, where identity looks up other servers' keys
+    /// (default in the one-process mode: this process).
+    #[arg(long, env = "MZCHAT_FEDERATION_INTERNAL_URL")]
+    pub federation_internal_url: Option<String>,
+    /// URL of identity's internal API, which signs federation-sync's calls (default in the
+    /// one-process mode: this process).
+    #[arg(long, env = "MZCHAT_IDENTITY_INTERNAL_URL")]
+    pub identity_internal_url: Option<String>,
+    /// Calls to other servers in flight per federation-sync process.
+    #[arg(long, env = "MZCHAT_FEDERATION_CONCURRENCY", default_value_t = 64)]
+    pub federation_concurrency: usize,
+    /// Deadline of one call to another server, in seconds.
+    #[arg(
+        long,
+        env = "MZCHAT_FEDERATION_CALL_TIMEOUT_SECS",
+        default_value_t = 10
+    )]
+    pub federation_call_timeout_secs: u64,
 }
 
 const SUBCOMMANDS: [&str; 7] = [

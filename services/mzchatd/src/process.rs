@@ -6,6 +6,7 @@ use std::{sync::Arc, time::Duration};
 use sea_orm::DatabaseConnection;
 
 use anyhow::Context;
+use mzchat_federation::FederationConfig;
 use mzchat_guild::{GuildArgs, GuildConfig};
 use mzchat_identity::{IdentityConfig, SetupError};
 use mzchat_platform::{
@@ -55,6 +56,10 @@ pub struct Config {
     limits: LimitsArgs,
     internal_token: Secret,
     guild_internal_url: Option<String>,
+    federation_internal_url: Option<String>,
+    identity_internal_url: Option<String>,
+    federation_concurrency: usize,
+    federation_call_timeout: Duration,
 }
 
 impl Config {
@@ -79,6 +84,18 @@ impl Config {
         if mode == Mode::Guild && args.guild.identity_url.is_none() {
             return Err("--identity-url is required for `mzchatd guild`".into());
         }
+        if mode == Mode::Identity && args.federation_internal_url.is_none() {
+            return Err("--federation-internal-url is required for `mzchatd identity`".into());
+        }
+        if mode == Mode::FederationSync && args.identity_internal_url.is_none() {
+            return Err("--identity-internal-url is required for `mzchatd federation-sync`".into());
+        }
+        if args.federation_concurrency == 0 || args.federation_call_timeout_secs == 0 {
+            return Err(
+                "--federation-concurrency and --federation-call-timeout-secs must be at least 1"
+                    .into(),
+            );
+        }
         let identity = args
             .identity
             .validate(server.clone(), args.limits.clone())?;
@@ -90,6 +107,10 @@ impl Config {
             limits: args.limits,
             internal_token,
             guild_internal_url: args.guild_internal_url,
+            federation_internal_url: args.federation_internal_url,
+            identity_internal_url: args.identity_internal_url,
+            federation_concurrency: args.federation_concurrency,
+            federation_call_timeout: Duration::from_secs(args.federation_call_timeout_secs),
         })
     }
 }
@@ -113,6 +134,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         mzchat_guild::migrate(&config.server)
             .await
             .context("guild migrations")?;
+        mzchat_federation::migrate(&config.server)
+            .await
+            .context("federation-sync migrations")?;
         tracing::info!("migrations applied");
         return Ok(());
     }
@@ -148,6 +172,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let mut tasks = Vec::new();
     let mut databases = Vec::new();
     let runs = |m: Mode| config.mode == Mode::All || config.mode == m;
+    let this_process = format!("http://{listen_addr}");
 
     if runs(Mode::Identity) {
         let guild_url = config
@@ -160,6 +185,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 bus: bus.clone(),
                 internal: internal.clone(),
                 guild_internal_url: guild_url,
+                federation_internal_url: config
+                    .federation_internal_url
+                    .clone()
+                    .unwrap_or_else(|| this_process.clone()),
             },
         )
         .await
@@ -193,11 +222,30 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         databases.push(guild.database().clone());
         tasks.extend(guild.spawn(shutdown.clone()));
     }
-    for (mode, name) in [
-        (Mode::Media, "media"),
-        (Mode::PushRelay, "push-relay"),
-        (Mode::FederationSync, "federation-sync"),
-    ] {
+    if runs(Mode::FederationSync) {
+        let federation = mzchat_federation::build(
+            FederationConfig {
+                server: config.server.clone(),
+                identity_internal_url: config
+                    .identity_internal_url
+                    .clone()
+                    .unwrap_or_else(|| this_process.clone()),
+                concurrency: config.federation_concurrency,
+                call_timeout: config.federation_call_timeout,
+            },
+            mzchat_federation::Deps {
+                bus: bus.clone(),
+                internal: internal.clone(),
+            },
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!(e))
+        .context("federation-sync service")?;
+        federation.mount(&mut grpc);
+        databases.push(federation.database().clone());
+        tasks.extend(federation.spawn(shutdown.clone()));
+    }
+    for (mode, name) in [(Mode::Media, "media"), (Mode::PushRelay, "push-relay")] {
         if !runs(mode) {
             continue;
         }
@@ -209,8 +257,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         }
         match mode {
             Mode::Media => unbuilt::mount_media(&mut grpc, &internal),
-            Mode::PushRelay => unbuilt::mount_push(&mut grpc),
-            _ => unbuilt::mount_federation_sync(&mut grpc, &internal),
+            _ => unbuilt::mount_push(&mut grpc),
         }
     }
 

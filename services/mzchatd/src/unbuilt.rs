@@ -3,9 +3,8 @@
 
 use mzchat_platform::grpc::{GrpcServer, InternalAuth};
 use mzchat_proto::{
-    federation::{
-        federation_admin_service_server::{FederationAdminService, FederationAdminServiceServer},
-        push_federation_service_server::{PushFederationService, PushFederationServiceServer},
+    federation::push_federation_service_server::{
+        PushFederationService, PushFederationServiceServer,
     },
     media::{
         media_internal_service_server::{MediaInternalService, MediaInternalServiceServer},
@@ -20,7 +19,6 @@ impl MediaService for Unbuilt {}
 impl MediaInternalService for Unbuilt {}
 impl PushService for Unbuilt {}
 impl PushFederationService for Unbuilt {}
-impl FederationAdminService for Unbuilt {}
 
 pub fn mount_media(server: &mut GrpcServer, internal: &InternalAuth) {
     server
@@ -35,11 +33,4 @@ pub fn mount_push(server: &mut GrpcServer) {
     server
         .add_service(PushServiceServer::new(Unbuilt))
         .add_service(PushFederationServiceServer::new(Unbuilt));
-}
-
-pub fn mount_federation_sync(server: &mut GrpcServer, internal: &InternalAuth) {
-    server.add_service(FederationAdminServiceServer::with_interceptor(
-        Unbuilt,
-        internal.clone(),
-    ));
 }

@@ -96,6 +96,7 @@ async fn start_node(
             bus: bus.clone(),
             internal: internal.clone(),
             guild_internal_url: own.clone(),
+            federation_internal_url: own.clone(),
         },
     )
     .await
@@ -179,6 +180,7 @@ impl Homeserver {
             migrate: true,
             shutdown_grace: Duration::from_secs(1),
             log_format: LogFormat::Text,
+            federation: Default::default(),
         };
         let node = start_node(&server, bus.clone(), listener).await;
         Self {

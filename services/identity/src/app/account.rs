@@ -12,7 +12,7 @@ use crate::{
         IdentityError, Result,
         account::{Account, AccountKind, Device},
         invalid,
-        login::verify_revocation,
+        login::{VerifiedRevocation, verify_revocation},
         profile::{GuildPlace, ProfileChange, validate_guild_order},
         unix_now,
     },
@@ -42,7 +42,7 @@ impl IdentityApp {
     }
 
     /// Publishes the new profile in the same transaction as the change.
-    async fn publish_profile(
+    pub(crate) async fn publish_profile(
         &self,
         txn: &sea_orm::DatabaseTransaction,
         account: &Account,
@@ -182,30 +182,38 @@ impl IdentityApp {
         self.account_of(user_id).await?;
         let now_ms = mzchat_platform::db::now_millis();
         let txn = self.db.begin().await?;
-        if store::devices::revoke(&txn, &revocation, now_ms).await? {
-            store::sessions::revoke_device(
-                &txn,
-                &revocation.user_id,
-                &revocation.device_id,
-                now_ms,
-            )
-            .await?;
-            let event = DeviceRevoked {
-                user_id: revocation.user_id.clone(),
-                device_id: revocation.device_id.clone(),
-                revoked_at: Some(prost_types::Timestamp {
-                    seconds: revocation.revoked_at,
-                    nanos: 0,
-                }),
-            };
-            self.outbox
-                .enqueue(&txn, events::device_revoked(&event))
-                .await?;
-            tracing::info!(user_id = %revocation.user_id, device_id = %revocation.device_id, "device revoked");
-        }
+        self.apply_revocation(&txn, &revocation, now_ms).await?;
         txn.commit().await?;
         self.outbox.wake();
         Ok(())
+    }
+
+    /// Revokes the device, its refresh tokens and (through the event) its open streams; false
+    /// when it was already revoked.
+    pub(crate) async fn apply_revocation(
+        &self,
+        txn: &sea_orm::DatabaseTransaction,
+        revocation: &VerifiedRevocation,
+        now_ms: i64,
+    ) -> Result<bool> {
+        if !store::devices::revoke(txn, revocation, now_ms).await? {
+            return Ok(false);
+        }
+        store::sessions::revoke_device(txn, &revocation.user_id, &revocation.device_id, now_ms)
+            .await?;
+        let event = DeviceRevoked {
+            user_id: revocation.user_id.clone(),
+            device_id: revocation.device_id.clone(),
+            revoked_at: Some(prost_types::Timestamp {
+                seconds: revocation.revoked_at,
+                nanos: 0,
+            }),
+        };
+        self.outbox
+            .enqueue(txn, events::device_revoked(&event))
+            .await?;
+        tracing::info!(user_id = %revocation.user_id, device_id = %revocation.device_id, "device revoked");
+        Ok(true)
     }
 
     pub async fn ban_notifications(

@@ -2,6 +2,7 @@
 //! outbox, and sign tokens.
 
 mod account;
+mod federation;
 mod mailbox;
 mod session;
 

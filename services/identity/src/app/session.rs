@@ -2,6 +2,7 @@
 
 use mzchat_proto::{
     common::{MigrationProof, ProfileHint, SignedStatement},
+    federation::UpdateHomeServerJob,
     identity::AccountRegistered,
 };
 use sea_orm::TransactionTrait;
@@ -12,7 +13,7 @@ use crate::{
     domain::{
         IdentityError, Result,
         account::{Account, AccountKind, Device, Profile, Verification, default_display_name},
-        login::{self, CLOCK_SKEW_SECS, VerifiedCertificate},
+        login::{self, CLOCK_SKEW_SECS, VerifiedCertificate, VerifiedMigration},
         unauthenticated, unix_now,
     },
     events,
@@ -79,11 +80,13 @@ impl IdentityApp {
             server.insecure_dev,
         )?;
         let nonce = login::verify_proof(&cert, input.proof.as_ref(), &server.origin, now)?;
-        if input.migration_proof.is_some() {
-            return Err(IdentityError::Unimplemented(
-                "homeserver migration is not supported by this server yet".into(),
-            ));
-        }
+        let migration = input
+            .migration_proof
+            .as_ref()
+            .map(|proof| {
+                login::verify_migration(&cert, proof, &server.origin, now, server.insecure_dev)
+            })
+            .transpose()?;
         // The replay cache is written first and on its own: a proof is spent even if the login
         // fails later.
         let nonce_key = format!(
@@ -107,12 +110,13 @@ impl IdentityApp {
 
         let now_ms = mzchat_platform::db::now_millis();
         let txn = self.db.begin().await?;
-        let (account, created) = match store::accounts::find(&txn, &cert.user_id).await? {
+        let (mut account, created) = match store::accounts::find(&txn, &cert.user_id).await? {
             Some(account) => (account, false),
             None => {
                 self.create_account(
                     &txn,
                     &cert,
+                    migration.is_some(),
                     input.profile_hint,
                     &input.registration_token,
                     now,
@@ -121,8 +125,16 @@ impl IdentityApp {
                 .await?
             }
         };
+        match &migration {
+            Some(migration) => {
+                account = self
+                    .migrate_here(&txn, account, migration, now, now_ms)
+                    .await?;
+            }
+            None if !created => self.check_existing(&account, &cert)?,
+            None => {}
+        }
         if !created {
-            self.check_existing(&account, &cert)?;
             store::accounts::touch(&txn, &account.user_id, now_ms).await?;
         }
         let new_device = store::devices::record_certificate(&txn, &cert, now_ms).await?;
@@ -191,12 +203,13 @@ impl IdentityApp {
         &self,
         txn: &sea_orm::DatabaseTransaction,
         cert: &VerifiedCertificate,
+        migrating_here: bool,
         hint: Option<ProfileHint>,
         registration_token: &str,
         now: i64,
         now_ms: i64,
     ) -> Result<(Account, bool)> {
-        let local = cert.home_server == self.config.server.origin;
+        let local = migrating_here || cert.home_server == self.config.server.origin;
         if local {
             self.check_registration(registration_token)?;
         }
@@ -214,7 +227,11 @@ impl IdentityApp {
                 } else {
                     AccountKind::Shadow
                 },
-                home_server: cert.home_server.as_str(),
+                home_server: if local {
+                    self.config.server.origin.as_str()
+                } else {
+                    cert.home_server.as_str()
+                },
                 verification: if local {
                     Verification::Verified
                 } else {
@@ -251,6 +268,53 @@ impl IdentityApp {
                 .await?;
         }
         Ok((account, true))
+    }
+
+    /// Makes this server the user's home (PROTOCOL.md section 8) and queues UpdateHomeServer to
+    /// each target. A proof not newer than the last migration applied moves nothing.
+    async fn migrate_here(
+        &self,
+        txn: &sea_orm::DatabaseTransaction,
+        account: Account,
+        migration: &VerifiedMigration,
+        now: i64,
+        now_ms: i64,
+    ) -> Result<Account> {
+        let applied = store::federation::migration_timestamp(txn, &account.user_id).await?;
+        if applied.is_some_and(|ts| migration.timestamp <= ts) {
+            return Err(IdentityError::FailedPrecondition(
+                "migration proof is not newer than the last migration of this account".into(),
+            ));
+        }
+        let me = self.config.server.origin.as_str();
+        store::federation::move_home(
+            txn,
+            &account.user_id,
+            me,
+            AccountKind::Local,
+            Verification::Verified,
+            Some(migration.timestamp),
+            now_ms,
+        )
+        .await?;
+        for target in &migration.targets {
+            let job = UpdateHomeServerJob {
+                user_id: account.user_id.clone(),
+                new_homeserver: me.to_owned(),
+                migration_timestamp: migration.timestamp,
+                migration_signature: migration.signature.clone(),
+            };
+            self.outbox
+                .enqueue(
+                    txn,
+                    events::update_home_server_job(target.as_str(), job, now),
+                )
+                .await?;
+        }
+        tracing::info!(user_id = %account.user_id, from = %account.home_server, targets = migration.targets.len(), "account migrated to this server");
+        store::accounts::find(txn, &account.user_id)
+            .await?
+            .ok_or_else(|| IdentityError::Internal("account vanished during migration".into()))
     }
 
     fn check_registration(&self, token: &str) -> Result<()> {

@@ -5,7 +5,7 @@
 use ed25519_dalek::VerifyingKey;
 use mzchat_platform::Origin;
 use mzchat_proto::{
-    common::{DeviceCertificate, DeviceRevocation, LoginProof, SignedStatement},
+    common::{DeviceCertificate, DeviceRevocation, LoginProof, MigrationProof, SignedStatement},
     signing::{self, StatementError},
 };
 
@@ -185,6 +185,63 @@ pub fn verify_revocation(
         device_id: revocation.device_id,
         revoked_at,
         statement: statement.clone(),
+    })
+}
+
+/// Homeserver migrations a client may announce in one login.
+pub const MAX_MIGRATION_TARGETS: usize = 16;
+
+/// A migration proof that moves the user to this server (PROTOCOL.md section 8).
+#[derive(Debug, Clone)]
+pub struct VerifiedMigration {
+    pub timestamp: i64,
+    pub signature: Vec<u8>,
+    /// Old servers to tell, deduplicated, without this one.
+    pub targets: Vec<Origin>,
+}
+
+pub fn verify_migration(
+    cert: &VerifiedCertificate,
+    proof: &MigrationProof,
+    me: &Origin,
+    now: i64,
+    allow_http: bool,
+) -> Result<VerifiedMigration> {
+    if proof.new_homeserver != me.as_str() {
+        return Err(invalid(format!(
+            "migration proof moves the user to {}, not to this server ({me})",
+            proof.new_homeserver
+        )));
+    }
+    if (now - proof.migration_timestamp).abs() > CLOCK_SKEW_SECS {
+        return Err(unauthenticated(
+            "migration timestamp is more than 5 minutes from the server's clock; sign a new proof",
+        ));
+    }
+    let root = parse_user_id(&cert.user_id)?;
+    let signature = ed25519_dalek::Signature::from_slice(&proof.migration_signature)
+        .map_err(|_| invalid("migration_signature must be 64 bytes"))?;
+    let input = signing::migration_signing_input(&proof.new_homeserver, proof.migration_timestamp);
+    root.verify_strict(&input, &signature).map_err(|_| {
+        unauthenticated("migration signature does not verify under the user's root key")
+    })?;
+    if proof.migration_targets.len() > MAX_MIGRATION_TARGETS {
+        return Err(invalid(format!(
+            "at most {MAX_MIGRATION_TARGETS} migration targets"
+        )));
+    }
+    let mut targets: Vec<Origin> = Vec::new();
+    for target in &proof.migration_targets {
+        let origin = Origin::parse(target, allow_http)
+            .map_err(|e| invalid(format!("migration target {target:?}: {e}")))?;
+        if origin != *me && !targets.contains(&origin) {
+            targets.push(origin);
+        }
+    }
+    Ok(VerifiedMigration {
+        timestamp: proof.migration_timestamp,
+        signature: proof.migration_signature.clone(),
+        targets,
     })
 }
 

@@ -1,10 +1,12 @@
 //! tonic services: proto in, domain calls, proto out; every error through `to_status`.
 
 pub mod convert;
+mod federation;
 mod identity;
 mod server_info;
 mod session;
 
+pub use federation::{IdentityFederationGrpc, ServerKeyInternalGrpc};
 pub use identity::IdentityGrpc;
 pub use server_info::ServerInfoGrpc;
 pub use session::{SessionGrpc, SessionInternalGrpc};

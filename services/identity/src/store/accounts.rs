@@ -9,7 +9,7 @@ use crate::domain::{
     profile::{GuildPlace, ProfileChange},
 };
 
-fn to_domain(model: account::Model) -> Account {
+pub(super) fn to_domain(model: account::Model) -> Account {
     Account {
         kind: AccountKind::parse(&model.kind),
         verification: Verification::parse(&model.verification),
@@ -73,6 +73,8 @@ pub async fn insert(
         created_at: Set(now_ms),
         updated_at: Set(now_ms),
         last_seen_at: Set(now_ms),
+        verified_at: Set(None),
+        refresh_queued_at: Set(None),
     };
     let inserted = account::Entity::insert(model)
         .on_conflict(

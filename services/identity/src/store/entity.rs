@@ -30,6 +30,30 @@ pub mod account {
         pub created_at: i64,
         pub updated_at: i64,
         pub last_seen_at: i64,
+        pub verified_at: Option<i64>,
+        pub refresh_queued_at: Option<i64>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod delegation_token {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "push_delegation_tokens")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub token_id: String,
+        pub user_id: String,
+        pub audience: String,
+        /// Seconds since the epoch.
+        pub issued_at: i64,
+        pub expires_at: i64,
+        pub revoked_at: Option<i64>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

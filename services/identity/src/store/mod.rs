@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod bans;
 pub mod devices;
 mod entity;
+pub mod federation;
 pub mod keys;
 pub mod mailboxes;
 pub mod sessions;

@@ -144,6 +144,7 @@ pub fn config(
         migrate: true,
         shutdown_grace: Duration::from_secs(1),
         log_format: LogFormat::Text,
+        federation: Default::default(),
     };
     let mut config = IdentityConfig {
         server,
@@ -200,6 +201,8 @@ impl TestServer {
                 internal,
                 // Nothing serves guild memberships here: tokens carry no guilds.
                 guild_internal_url: format!("http://{addr}"),
+                // Nothing serves federation-sync here: inbound server calls cannot be verified.
+                federation_internal_url: format!("http://{addr}"),
             },
         )
         .await

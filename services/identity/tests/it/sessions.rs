@@ -23,7 +23,7 @@ both_backends!(
     a_replayed_or_misaddressed_proof_is_refused,
     a_foreign_user_gets_a_shadow_account_and_a_verify_job,
     revoking_a_device_ends_its_sessions_and_logins,
-    migration_proofs_are_not_supported_yet,
+    a_user_migrates_here_and_a_bad_or_stale_proof_moves_nothing,
 );
 
 async fn login_registers_a_local_account_and_refresh_rotates(backend: Backend) {
@@ -260,24 +260,67 @@ async fn revoking_a_device_ends_its_sessions_and_logins(backend: Backend) {
     server.finish().await;
 }
 
-async fn migration_proofs_are_not_supported_yet(backend: Backend) {
+async fn a_user_migrates_here_and_a_bad_or_stale_proof_moves_nothing(backend: Backend) {
     let server = TestServer::start(backend).await;
-    let client = server.client(None);
-    let request = LoginRequest {
-        migration_proof: Some(MigrationProof::default()),
-        ..client
-            .login_request(&server.origin, None, "")
-            .expect("request")
-    };
+    // Homed elsewhere: the first login here makes a shadow account.
+    let mut client = server.client(Some("http://old-home.example"));
+    let account = client
+        .login(&server.origin, None, "")
+        .await
+        .expect("shadow login")
+        .account
+        .expect("account");
+    assert_eq!(account.kind(), AccountKind::Shadow);
     let mut sessions = SessionServiceClient::new(client.channel(&server.origin).expect("channel"));
-    assert_eq!(
-        sessions
-            .login(request)
-            .await
-            .expect_err("unsupported")
-            .code(),
-        Code::Unimplemented
-    );
+    let now = mzchat_client::statements::unix_now();
+    let attempt = |proof: MigrationProof| {
+        let mut request = client
+            .login_request(&server.origin, None, "")
+            .expect("request");
+        request.migration_proof = Some(proof);
+        request
+    };
+    let identity = client.identity();
+    let elsewhere =
+        mzchat_client::statements::migration_proof(identity, "http://c.example", &[], now);
+    let code = sessions
+        .login(attempt(elsewhere))
+        .await
+        .expect_err("other server")
+        .code();
+    assert_eq!(code, Code::InvalidArgument);
+    let mut forged = mzchat_client::statements::migration_proof(identity, &server.origin, &[], now);
+    forged.migration_signature[0] ^= 1;
+    let code = sessions
+        .login(attempt(forged))
+        .await
+        .expect_err("forged")
+        .code();
+    assert_eq!(code, Code::Unauthenticated);
+    let stale =
+        mzchat_client::statements::migration_proof(identity, &server.origin, &[], now - 3600);
+    let code = sessions
+        .login(attempt(stale))
+        .await
+        .expect_err("stale")
+        .code();
+    assert_eq!(code, Code::Unauthenticated);
+
+    let targets = vec!["http://old-home.example".to_owned()];
+    let account = client
+        .migrate(&server.origin, &targets, "")
+        .await
+        .expect("migration")
+        .account
+        .expect("account");
+    assert_eq!(account.kind(), AccountKind::Local);
+    assert_eq!(account.home_server, server.origin);
+    // The keys on disk now name this server: an ordinary login works.
+    let again = client
+        .login(&server.origin, None, "")
+        .await
+        .expect("login after migration");
+    assert_eq!(again.account.expect("account").kind(), AccountKind::Local);
     server.finish().await;
 }
 

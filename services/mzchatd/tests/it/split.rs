@@ -44,7 +44,14 @@ async fn identity_and_guild_run_as_separate_processes() {
     let guild = Daemon::start_mode("guild", guild_port, &data.join("guild"), &guild_flags);
     let guild_url = format!("http://127.0.0.1:{guild_port}");
     let mut identity_flags = shared.to_vec();
-    identity_flags.extend(["--migrate", "--guild-internal-url", guild_url.as_str()]);
+    identity_flags.extend([
+        "--migrate",
+        "--guild-internal-url",
+        guild_url.as_str(),
+        // No federation-sync runs here: nothing to verify inbound server calls with.
+        "--federation-internal-url",
+        "http://127.0.0.1:9",
+    ]);
     let identity = Daemon::start_mode(
         "identity",
         identity_port,

@@ -1,0 +1,20 @@
+//! Schema migrations of the federation-sync service, tracked in `federation_migrations`.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261126_000001_create_federation_tables;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migration_table_name() -> sea_orm::DynIden {
+        "federation_migrations".into_iden()
+    }
+
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(
+            m20261126_000001_create_federation_tables::Migration,
+        )]
+    }
+}

@@ -1,0 +1,239 @@
+//! What each job kind sends, and what its answer means: results for the services that keep
+//! copies, follow-up jobs, or a failure sorted into retry-worthy and final.
+
+use mzchat_platform::Origin;
+use mzchat_proto::federation::{
+    FederationJob, FederationResult, HomeServerMoved, PropagateBanRequest, PushNotificationRequest,
+    UpdateHomeServerRequest, UserRejected, UserVerified, VerifyUserJob, VerifyUserRequest,
+    federation_job::Kind, federation_result::Result as Outcome,
+};
+use tonic::{Code, Status};
+use tonic_types::StatusExt;
+
+use crate::outbound::{CallError, Outbound};
+
+/// TTL of a job kind (PROTOCOL.md section 7).
+pub fn ttl_ms(kind: &Kind) -> i64 {
+    match kind {
+        Kind::PushNotification(_) => 10 * 60_000,
+        _ => 7 * 86_400_000,
+    }
+}
+
+pub fn kind_name(kind: Option<&Kind>) -> &'static str {
+    match kind {
+        Some(Kind::VerifyUser(_)) => "verify_user",
+        Some(Kind::PushNotification(_)) => "push_notification",
+        Some(Kind::UpdateHomeServer(_)) => "update_home_server",
+        Some(Kind::PropagateBan(_)) => "propagate_ban",
+        None => "unknown",
+    }
+}
+
+pub fn result_subject(result: &FederationResult) -> &'static str {
+    match result.result {
+        Some(Outcome::UserVerified(_)) => "federation.v1.result.user_verified",
+        Some(Outcome::UserRejected(_)) => "federation.v1.result.user_rejected",
+        Some(Outcome::HomeServerMoved(_)) => "federation.v1.result.home_server_moved",
+        None => "federation.v1.result.unknown",
+    }
+}
+
+/// What a successful call leaves behind.
+#[derive(Debug, Default)]
+pub struct Effects {
+    pub results: Vec<FederationResult>,
+    pub jobs: Vec<FederationJob>,
+}
+
+#[derive(Debug)]
+pub enum Failure {
+    /// The destination is unreachable or struggling: retry with backoff.
+    Transient(String),
+    /// It answered in a way retrying cannot change.
+    Permanent(String),
+    /// Our side failed (signing); retry soon without blaming the destination.
+    Local(String),
+}
+
+fn transient(code: Code) -> bool {
+    matches!(
+        code,
+        Code::Unavailable
+            | Code::DeadlineExceeded
+            | Code::ResourceExhausted
+            | Code::Aborted
+            | Code::Internal
+            | Code::Unknown
+            | Code::Cancelled
+    )
+}
+
+fn failure(err: CallError) -> Failure {
+    match err {
+        CallError::Local(reason) => Failure::Local(reason),
+        CallError::Remote(status) if transient(status.code()) => {
+            Failure::Transient(format!("{:?}: {}", status.code(), status.message()))
+        }
+        CallError::Remote(status) => {
+            Failure::Permanent(format!("{:?}: {}", status.code(), status.message()))
+        }
+    }
+}
+
+fn moved_to(status: &Status) -> Option<String> {
+    if status.code() != Code::FailedPrecondition {
+        return None;
+    }
+    let info = status.get_details_error_info()?;
+    (info.reason == "HOMESERVER_MOVED")
+        .then(|| info.metadata.get("new_homeserver").cloned())
+        .flatten()
+}
+
+fn result(job: &FederationJob, outcome: Outcome) -> FederationResult {
+    FederationResult {
+        id: uuid::Uuid::now_v7().to_string(),
+        job_id: job.id.clone(),
+        origin: job.destination.clone(),
+        at: Some(prost_types::Timestamp {
+            seconds: mzchat_platform::db::now_millis() / 1000,
+            nanos: 0,
+        }),
+        result: Some(outcome),
+    }
+}
+
+/// A new job, created now.
+pub fn new_job(destination: &str, kind: Kind) -> FederationJob {
+    let now = mzchat_platform::db::now_millis();
+    let at = |ms: i64| prost_types::Timestamp {
+        seconds: ms / 1000,
+        nanos: ((ms % 1000) * 1_000_000) as i32,
+    };
+    FederationJob {
+        id: uuid::Uuid::now_v7().to_string(),
+        destination: destination.to_owned(),
+        created_at: Some(at(now)),
+        expires_at: Some(at(now + ttl_ms(&kind))),
+        kind: Some(kind),
+    }
+}
+
+async fn verify_user(
+    outbound: &Outbound,
+    destination: &Origin,
+    job: &FederationJob,
+    verify: &VerifyUserJob,
+    allow_http: bool,
+) -> Result<Effects, Failure> {
+    let request = VerifyUserRequest {
+        user_id: verify.user_id.clone(),
+    };
+    let outcome = match outbound.verify_user(destination, request).await {
+        Ok(answer) => Outcome::UserVerified(UserVerified {
+            user_id: verify.user_id.clone(),
+            profile: answer.profile,
+            home_server: answer.home_server,
+            revocations: answer.revocations,
+            delegation_token: answer.push_delegation_token,
+        }),
+        Err(CallError::Remote(status)) if status.code() == Code::NotFound => {
+            Outcome::UserRejected(UserRejected {
+                user_id: verify.user_id.clone(),
+            })
+        }
+        Err(CallError::Remote(status)) if moved_to(&status).is_some() => {
+            let new_homeserver = moved_to(&status).unwrap_or_default();
+            let valid = Origin::parse(&new_homeserver, allow_http).is_ok_and(|o| o != *destination);
+            if !valid {
+                return Err(Failure::Permanent(format!(
+                    "HOMESERVER_MOVED names an invalid new home {new_homeserver:?}"
+                )));
+            }
+            let mut effects = Effects::default();
+            if !verify.follow_up {
+                effects.jobs.push(new_job(
+                    &new_homeserver,
+                    Kind::VerifyUser(VerifyUserJob {
+                        user_id: verify.user_id.clone(),
+                        follow_up: true,
+                    }),
+                ));
+            }
+            effects.results.push(result(
+                job,
+                Outcome::HomeServerMoved(HomeServerMoved {
+                    user_id: verify.user_id.clone(),
+                    new_homeserver,
+                }),
+            ));
+            return Ok(effects);
+        }
+        Err(err) => return Err(failure(err)),
+    };
+    Ok(Effects {
+        results: vec![result(job, outcome)],
+        jobs: vec![],
+    })
+}
+
+/// Calls `destination` for `job`.
+pub async fn run(
+    outbound: &Outbound,
+    destination: &Origin,
+    job: &FederationJob,
+    allow_http: bool,
+) -> Result<Effects, Failure> {
+    // NOT_FOUND answers "that user is not here": nothing more to do for notices.
+    let notice = |answer: Result<(), CallError>| match answer {
+        Ok(()) => Ok(Effects::default()),
+        Err(CallError::Remote(status)) if status.code() == Code::NotFound => Ok(Effects::default()),
+        Err(err) => Err(failure(err)),
+    };
+    match &job.kind {
+        Some(Kind::VerifyUser(verify)) => {
+            verify_user(outbound, destination, job, verify, allow_http).await
+        }
+        Some(Kind::UpdateHomeServer(update)) => notice(
+            outbound
+                .update_home_server(
+                    destination,
+                    UpdateHomeServerRequest {
+                        user_id: update.user_id.clone(),
+                        new_homeserver: update.new_homeserver.clone(),
+                        migration_timestamp: update.migration_timestamp,
+                        migration_signature: update.migration_signature.clone(),
+                    },
+                )
+                .await,
+        ),
+        Some(Kind::PropagateBan(ban)) => notice(
+            outbound
+                .propagate_ban(
+                    destination,
+                    PropagateBanRequest {
+                        user_id: ban.user_id.clone(),
+                        guild_id: ban.guild_id.clone(),
+                        guild_name: ban.guild_name.clone(),
+                        reason: ban.reason.clone(),
+                        banned_at: ban.banned_at,
+                        remaining_memberships: ban.remaining_memberships,
+                    },
+                )
+                .await,
+        ),
+        Some(Kind::PushNotification(push)) => outbound
+            .push_notification(
+                destination,
+                PushNotificationRequest {
+                    delegation_token: push.delegation_token.clone(),
+                    payload: push.payload.clone(),
+                },
+            )
+            .await
+            .map(|()| Effects::default())
+            .map_err(failure),
+        None => Err(Failure::Permanent("job has no kind".into())),
+    }
+}
