@@ -3,6 +3,7 @@
 //! (PROTOCOL.md section 4). Identity keys (root K_id and the device key) sign device
 //! certificates and login proofs locally; the root key never leaves this machine.
 
+pub mod invites;
 pub mod keys;
 pub mod session;
 pub mod statements;

@@ -81,7 +81,11 @@ impl Client {
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn save_session(&self, origin: &str, session: StoredSession) -> Result<(), ClientError> {
+    pub(crate) fn keep_session(
+        &self,
+        origin: &str,
+        session: StoredSession,
+    ) -> Result<(), ClientError> {
         let snapshot = {
             let mut sessions = self.sessions();
             sessions.insert(normalize_origin(origin), session);
@@ -163,7 +167,7 @@ impl Client {
             .session
             .as_ref()
             .ok_or_else(|| ClientError::Local("server returned no session".into()))?;
-        self.save_session(
+        self.keep_session(
             &origin,
             StoredSession {
                 access_token: session.access_token.clone(),
@@ -192,7 +196,7 @@ impl Client {
         }
         session.access_token = access_token.to_owned();
         session.access_expires_at = expires_at;
-        self.save_session(origin, session)
+        self.keep_session(origin, session)
     }
 
     /// A valid access token for `origin`, refreshed first if it is about to expire.
@@ -221,7 +225,7 @@ impl Client {
             .into_inner()
             .session
             .ok_or_else(|| ClientError::Local("server returned no session".into()))?;
-        self.save_session(
+        self.keep_session(
             origin,
             StoredSession {
                 access_token: session.access_token.clone(),

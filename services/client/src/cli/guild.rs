@@ -1,10 +1,10 @@
 //! Guild and channel commands.
 
 use clap::Subcommand;
-use mzchat_client::{KeyStore, transport::normalize_origin};
+use mzchat_client::KeyStore;
 use mzchat_proto::guild::{
-    CreateChannelRequest, CreateGuildRequest, CreateInviteRequest, JoinInviteRequest,
-    ListChannelsRequest, ListGuildsRequest, guild_service_client::GuildServiceClient,
+    CreateChannelRequest, CreateGuildRequest, CreateInviteRequest, ListChannelsRequest,
+    ListGuildsRequest, guild_service_client::GuildServiceClient,
 };
 
 use super::{CliResult, call, open};
@@ -35,22 +35,6 @@ pub enum ChannelCommand {
 }
 
 /// `https://host[:port]/channels/<guild>/<channel>?token=<token>` -> (origin, token).
-fn parse_link(link: &str) -> Result<(String, String), String> {
-    let error = || {
-        format!("{link} is not an invite link (https://host/channels/<guild>/<channel>?token=...)")
-    };
-    let (before, token) = link.split_once("?token=").ok_or_else(error)?;
-    let scheme_end = before.find("://").ok_or_else(error)? + 3;
-    let path_start = before[scheme_end..]
-        .find('/')
-        .map(|i| i + scheme_end)
-        .ok_or_else(error)?;
-    if !before[path_start..].starts_with("/channels/") {
-        return Err(error());
-    }
-    Ok((normalize_origin(&before[..path_start]), token.to_owned()))
-}
-
 pub async fn guild(store: KeyStore, origin: &str, command: GuildCommand) -> CliResult {
     let client = open(store)?;
     match command {
@@ -119,14 +103,7 @@ pub async fn guild(store: KeyStore, origin: &str, command: GuildCommand) -> CliR
             println!("{}", invite.link);
         }
         GuildCommand::Join { link } => {
-            let (host, token) = parse_link(&link)?;
-            if client.session(&host).is_none() {
-                client.login(&host, None, "").await?;
-            }
-            let request = JoinInviteRequest { token, login: None };
-            let joined = call!(client, &host, GuildServiceClient, join_invite, request);
-            let expires = joined.access_token_expires_at.map_or(0, |t| t.seconds);
-            client.adopt_access_token(&host, &joined.access_token, expires)?;
+            let (host, joined) = client.join_invite(&link, None).await?;
             let guild = joined.guild.unwrap_or_default();
             println!("joined {} ({}) on {host}", guild.name, guild.id);
         }
@@ -163,20 +140,4 @@ pub async fn channel(store: KeyStore, origin: &str, command: ChannelCommand) -> 
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_link;
-
-    #[test]
-    fn invite_links_give_their_server_and_token() {
-        let (origin, token) =
-            parse_link("https://Chat.Example.org:8443/channels/g/c?token=AbC123xyz0")
-                .expect("link");
-        assert_eq!(origin, "https://chat.example.org:8443");
-        assert_eq!(token, "AbC123xyz0");
-        assert!(parse_link("https://chat.example.org/other?token=x").is_err());
-        assert!(parse_link("chat.example.org/channels/g/c").is_err());
-    }
 }

@@ -96,7 +96,12 @@ impl IdentityApp {
         synced: bool,
         local: ProfileChange,
     ) -> Result<Account> {
-        let local = local.validated()?;
+        // The local profile matters only when unlinking.
+        let local = if synced {
+            ProfileChange::default()
+        } else {
+            local.validated()?
+        };
         let account = self.account_of(&caller.user_id).await?;
         if account.kind != AccountKind::Shadow {
             return Err(IdentityError::FailedPrecondition(

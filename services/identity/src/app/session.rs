@@ -119,7 +119,6 @@ impl IdentityApp {
                     migration.is_some(),
                     input.profile_hint,
                     &input.registration_token,
-                    now,
                     now_ms,
                 )
                 .await?
@@ -206,9 +205,9 @@ impl IdentityApp {
         migrating_here: bool,
         hint: Option<ProfileHint>,
         registration_token: &str,
-        now: i64,
         now_ms: i64,
     ) -> Result<(Account, bool)> {
+        let now = now_ms / 1000;
         let local = migrating_here || cert.home_server == self.config.server.origin;
         if local {
             self.check_registration(registration_token)?;

@@ -3,5 +3,6 @@
 mod cli;
 mod crash;
 mod daemon;
+mod federation;
 mod smoke;
 mod split;
