@@ -549,3 +549,87 @@ async fn forged_credentials_and_spoofed_server_calls_are_refused() {
         }
     }
 }
+
+/// The reference text's migration: the user moves from A to B, naming A and C (where the user
+/// is known as a shadow account) as old servers; A answers later logins with HOMESERVER_MOVED,
+/// and C follows the user to B and has B confirm them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_migrates_from_a_to_b_and_the_old_servers_follow() {
+    let a = Homeserver::start(Backend::PostgresNats, &[]);
+    let b = Homeserver::start(Backend::PostgresNats, &[]);
+    let c = Homeserver::start(Backend::PostgresNats, &[]);
+    let mut alice = user(&a.origin, "laptop");
+    alice
+        .login(&a.origin, None, "")
+        .await
+        .expect("alice at home");
+    alice
+        .login(&c.origin, None, "")
+        .await
+        .expect("alice visits C");
+    wait_for_account(&alice, &c.origin, Duration::from_secs(30), |acc| {
+        acc.verification() == Verification::Verified && acc.home_server == a.origin
+    })
+    .await;
+
+    let targets = vec![a.origin.clone(), c.origin.clone()];
+    let moved = alice
+        .migrate(&b.origin, &targets, "")
+        .await
+        .expect("migrate to B");
+    let account = moved.account.expect("account");
+    assert_eq!(account.kind(), AccountKind::Local);
+    assert_eq!(account.home_server, b.origin);
+
+    // A learns of the move and sends later logins to B.
+    let start = Instant::now();
+    let moved_to = loop {
+        let err = alice.login(&a.origin, None, "").await.err();
+        if let Some(mzchat_client::ClientError::Rpc(status)) = &err
+            && status.code() == Code::FailedPrecondition
+        {
+            use tonic_types::StatusExt;
+            let info = status.get_details_error_info().expect("error info");
+            assert_eq!(info.reason, "HOMESERVER_MOVED");
+            break info
+                .metadata
+                .get("new_homeserver")
+                .cloned()
+                .unwrap_or_default();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "A never learned of the move: {err:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(moved_to, b.origin);
+
+    // C follows the user to B and has B confirm them; a login there now names B.
+    alice
+        .login(&c.origin, None, "")
+        .await
+        .expect("login on C with the new home");
+    wait_for_account(&alice, &c.origin, Duration::from_secs(30), |acc| {
+        acc.home_server == b.origin && acc.verification() == Verification::Verified
+    })
+    .await;
+
+    // A proof older than the migration applied moves nothing.
+    let mut sessions = mzchat_proto::identity::session_service_client::SessionServiceClient::new(
+        alice.channel(&b.origin).expect("channel"),
+    );
+    let mut replay = alice.login_request(&b.origin, None, "").expect("request");
+    replay.migration_proof = Some(mzchat_client::statements::migration_proof(
+        alice.identity(),
+        &b.origin,
+        &targets,
+        // Older than the migration just applied (proofs carry whole seconds).
+        mzchat_client::statements::unix_now() - 60,
+    ));
+    let status = sessions
+        .login(replay)
+        .await
+        .expect_err("an older proof moves nothing");
+    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+}
