@@ -606,14 +606,15 @@ async fn a_user_migrates_from_a_to_b_and_the_old_servers_follow() {
     assert_eq!(moved_to, b.origin);
 
     // C follows the user to B and has B confirm them; a login there now names B.
-    alice
-        .login(&c.origin, None, "")
-        .await
-        .expect("login on C with the new home");
+    // (Read with the session C issued before the move.)
     wait_for_account(&alice, &c.origin, Duration::from_secs(30), |acc| {
         acc.home_server == b.origin && acc.verification() == Verification::Verified
     })
     .await;
+    alice
+        .login(&c.origin, None, "")
+        .await
+        .expect("login on C with the new home");
 
     // A proof older than the migration applied moves nothing.
     let mut sessions = mzchat_proto::identity::session_service_client::SessionServiceClient::new(
