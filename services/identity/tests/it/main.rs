@@ -3,6 +3,7 @@
 mod harness;
 
 mod accounts;
+mod federation;
 mod keys;
 mod mailbox;
 mod outbox;
