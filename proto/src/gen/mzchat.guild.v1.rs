@@ -1239,6 +1239,8 @@ pub mod guild_service_client {
         }
         /// Bans a user id (member or not) and removes its membership. Needs BAN_MEMBERS and the same
         /// weight rule as KickMember. Banning an already banned user returns the existing ban.
+        /// propagate_to_home_server queues PropagateBan to the member's home server (nothing for users
+        /// homed here); for a user who is not a member, whose home is unknown: FAILED_PRECONDITION.
         pub async fn ban_member(
             &mut self,
             request: impl tonic::IntoRequest<super::BanMemberRequest>,
@@ -1654,6 +1656,8 @@ pub mod guild_service_server {
         }
         /// Bans a user id (member or not) and removes its membership. Needs BAN_MEMBERS and the same
         /// weight rule as KickMember. Banning an already banned user returns the existing ban.
+        /// propagate_to_home_server queues PropagateBan to the member's home server (nothing for users
+        /// homed here); for a user who is not a member, whose home is unknown: FAILED_PRECONDITION.
         async fn ban_member(
             &self,
             request: tonic::Request<super::BanMemberRequest>,

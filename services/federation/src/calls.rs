@@ -1,7 +1,7 @@
 //! What each job kind sends, and what its answer means: results for the services that keep
 //! copies, follow-up jobs, or a failure sorted into retry-worthy and final.
 
-use mzchat_platform::Origin;
+use mzchat_platform::{Origin, federation::jobs::new_job};
 use mzchat_proto::federation::{
     FederationJob, FederationResult, HomeServerMoved, PropagateBanRequest, PushNotificationRequest,
     UpdateHomeServerRequest, UserRejected, UserVerified, VerifyUserJob, VerifyUserRequest,
@@ -11,24 +11,6 @@ use tonic::{Code, Status};
 use tonic_types::StatusExt;
 
 use crate::outbound::{CallError, Outbound};
-
-/// TTL of a job kind (PROTOCOL.md section 7).
-pub fn ttl_ms(kind: &Kind) -> i64 {
-    match kind {
-        Kind::PushNotification(_) => 10 * 60_000,
-        _ => 7 * 86_400_000,
-    }
-}
-
-pub fn kind_name(kind: Option<&Kind>) -> &'static str {
-    match kind {
-        Some(Kind::VerifyUser(_)) => "verify_user",
-        Some(Kind::PushNotification(_)) => "push_notification",
-        Some(Kind::UpdateHomeServer(_)) => "update_home_server",
-        Some(Kind::PropagateBan(_)) => "propagate_ban",
-        None => "unknown",
-    }
-}
 
 pub fn result_subject(result: &FederationResult) -> &'static str {
     match result.result {
@@ -101,22 +83,6 @@ fn result(job: &FederationJob, outcome: Outcome) -> FederationResult {
             nanos: 0,
         }),
         result: Some(outcome),
-    }
-}
-
-/// A new job, created now.
-pub fn new_job(destination: &str, kind: Kind) -> FederationJob {
-    let now = mzchat_platform::db::now_millis();
-    let at = |ms: i64| prost_types::Timestamp {
-        seconds: ms / 1000,
-        nanos: ((ms % 1000) * 1_000_000) as i32,
-    };
-    FederationJob {
-        id: uuid::Uuid::now_v7().to_string(),
-        destination: destination.to_owned(),
-        created_at: Some(at(now)),
-        expires_at: Some(at(now + ttl_ms(&kind))),
-        kind: Some(kind),
     }
 }
 

@@ -30,8 +30,6 @@ use sea_orm::DatabaseConnection;
 use tokio::{sync::Semaphore, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 
-pub use calls::new_job;
-
 use crate::{keys::KeyCache, outbound::Outbound, worker::Worker};
 
 pub const SERVICE: &str = "federation";

@@ -12,7 +12,7 @@ use mzchat_platform::{
     Origin,
     bus::Delivery,
     db::now_millis,
-    federation::OriginPolicy,
+    federation::{OriginPolicy, jobs},
     outbox::{Outbox, OutboxEvent},
 };
 use mzchat_proto::federation::FederationJob;
@@ -25,7 +25,7 @@ use crate::{
     store::{
         JobRow, dead_letters,
         destinations::{self, Gate},
-        jobs::{self, JobRecord},
+        jobs::{self as log, JobRecord},
     },
 };
 
@@ -89,7 +89,7 @@ impl Worker {
                 return;
             }
         };
-        let settled = match jobs::state(&self.db, &job.id).await {
+        let settled = match log::state(&self.db, &job.id).await {
             Ok(Some(_)) => Ok(Settled::Duplicate),
             Ok(None) => self.handle(&job, &payload, 0).await,
             Err(err) => Err(err),
@@ -130,7 +130,7 @@ impl Worker {
         let now = now_millis();
         let record = JobRecord {
             id: &job.id,
-            kind: calls::kind_name(job.kind.as_ref()),
+            kind: jobs::kind_name(job.kind.as_ref()),
             destination: &job.destination,
             payload,
             attempts,
@@ -158,7 +158,7 @@ impl Worker {
             Gate::Go { probe } => probe,
             Gate::Wait(until) => {
                 let until = destinations::jitter(until - now).max(0) + now;
-                jobs::park(&self.db, &record, until, "destination in backoff", now).await?;
+                log::park(&self.db, &record, until, "destination in backoff", now).await?;
                 return Ok(Settled::Waiting);
             }
         };
@@ -185,12 +185,12 @@ impl Worker {
                     );
                     return self.bury(&record, &reason).await;
                 }
-                jobs::park(&self.db, &record, next, &error, now).await?;
+                log::park(&self.db, &record, next, &error, now).await?;
                 Ok(Settled::Waiting)
             }
             Err(Failure::Local(error)) => {
                 tracing::warn!(job_id = %job.id, %error, "cannot sign federation call; will retry");
-                jobs::park(&self.db, &record, now + LOCAL_RETRY_MS, &error, now).await?;
+                log::park(&self.db, &record, now + LOCAL_RETRY_MS, &error, now).await?;
                 Ok(Settled::Waiting)
             }
             Err(Failure::Permanent(error)) => {
@@ -212,7 +212,7 @@ impl Worker {
         now: i64,
     ) -> Result<(), DbErr> {
         let txn = self.db.begin().await?;
-        jobs::finish(&txn, record, now).await?;
+        log::finish(&txn, record, now).await?;
         for result in &effects.results {
             self.outbox
                 .enqueue(
@@ -222,10 +222,7 @@ impl Worker {
                 .await?;
         }
         for job in &effects.jobs {
-            let subject = format!("federation.v1.job.{}", calls::kind_name(job.kind.as_ref()));
-            let mut event = OutboxEvent::new(subject, job);
-            event.id = job.id.clone();
-            self.outbox.enqueue(&txn, event).await?;
+            self.outbox.enqueue(&txn, jobs::job_event(job)).await?;
         }
         txn.commit().await?;
         if !effects.results.is_empty() || !effects.jobs.is_empty() {
@@ -251,7 +248,7 @@ impl Worker {
             recorded.insert(origin.to_owned(), Instant::now());
         }
         if destinations::succeeded(&self.db, origin, now).await? {
-            let woken = jobs::wake_destination(&self.db, origin, now).await?;
+            let woken = log::wake_destination(&self.db, origin, now).await?;
             tracing::info!(%origin, woken, "destination answers again");
         }
         Ok(())
@@ -271,7 +268,7 @@ impl Worker {
             now,
         )
         .await?;
-        jobs::mark_dead(&txn, record, error, now).await?;
+        log::mark_dead(&txn, record, error, now).await?;
         txn.commit().await?;
         Ok(Settled::Dead)
     }
@@ -287,7 +284,7 @@ impl Worker {
             return Ok(true);
         };
         let now = now_millis();
-        let ttl = job.kind.as_ref().map_or(0, calls::ttl_ms);
+        let ttl = job.kind.as_ref().map_or(0, jobs::ttl_secs) * 1000;
         let expires_at = now + ttl;
         job.expires_at = Some(prost_types::Timestamp {
             seconds: expires_at / 1000,
@@ -296,13 +293,13 @@ impl Worker {
         let payload = job.encode_to_vec();
         let record = JobRecord {
             id: &job.id,
-            kind: calls::kind_name(job.kind.as_ref()),
+            kind: jobs::kind_name(job.kind.as_ref()),
             destination: &job.destination,
             payload: &payload,
             attempts: 0,
             expires_at,
         };
-        jobs::park(&txn, &record, now, "retried by an operator", now).await?;
+        log::park(&txn, &record, now, "retried by an operator", now).await?;
         txn.commit().await?;
         Ok(true)
     }

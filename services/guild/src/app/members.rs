@@ -1,4 +1,8 @@
-use mzchat_proto::guild::{MemberBanned, MemberLeft, event::Payload};
+use mzchat_platform::federation::jobs;
+use mzchat_proto::{
+    federation::{PropagateBanJob, federation_job},
+    guild::{MemberBanned, MemberLeft, event::Payload},
+};
 use sea_orm::TransactionTrait;
 
 use super::{Caller, GuildApp, now, page_size};
@@ -120,12 +124,6 @@ impl GuildApp {
     ) -> Result<Ban> {
         let user_id = validate::user_id(user_id)?;
         let reason = validate::text("reason", reason, MAX_REASON_CHARS)?;
-        if propagate {
-            return Err(GuildError::FailedPrecondition(
-                "reporting bans to the user's home server is not supported by this server yet"
-                    .into(),
-            ));
-        }
         if user_id == caller.user_id() {
             return Err(invalid("you cannot ban yourself"));
         }
@@ -140,6 +138,17 @@ impl GuildApp {
         if let Some(member) = &member {
             access.require_outranks(access.top_weight(&member.role_ids), "that member")?;
         }
+        // Only a member's home server is known here (from the token they joined with).
+        let report_to = match (&member, propagate) {
+            (_, false) => None,
+            (Some(member), true) => Some(member.home_server.clone()),
+            (None, true) => {
+                return Err(GuildError::FailedPrecondition(
+                    "the user is not a member here, so their home server is unknown; ban without propagation"
+                        .into(),
+                ));
+            }
+        };
         let ban = Ban {
             guild_id: access.guild.id.clone(),
             user_id: user_id.clone(),
@@ -163,6 +172,22 @@ impl GuildApp {
         let stored = store::members::find_ban(&txn, &access.guild.id, &user_id)
             .await?
             .unwrap_or(ban);
+        if let Some(home) = report_to.filter(|h| h != self.config.server.origin.as_str()) {
+            let remaining = store::members::guild_ids_of(&txn, &user_id).await?.len();
+            let job = PropagateBanJob {
+                user_id: user_id.clone(),
+                guild_id: access.guild.id.clone(),
+                guild_name: access.guild.name.clone(),
+                reason: stored.reason.clone(),
+                banned_at: Some(prost_types::Timestamp {
+                    seconds: stored.banned_at / 1000,
+                    nanos: 0,
+                }),
+                remaining_memberships: u32::try_from(remaining).unwrap_or(u32::MAX),
+            };
+            let job = jobs::new_job(&home, federation_job::Kind::PropagateBan(job));
+            self.outbox.enqueue(&txn, jobs::job_event(&job)).await?;
+        }
         txn.commit().await?;
         self.cache.forget(guild_id);
         self.outbox.wake();

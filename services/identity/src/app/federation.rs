@@ -200,7 +200,7 @@ impl IdentityApp {
             self.outbox
                 .enqueue(
                     &txn,
-                    events::verify_user_job(&request.user_id, caller.as_str(), unix_now()),
+                    events::verify_user_job(&request.user_id, caller.as_str()),
                 )
                 .await?;
         }
@@ -366,7 +366,7 @@ impl IdentityApp {
             let txn = self.db.begin().await?;
             store::federation::mark_refresh_queued(&txn, user_id, now_ms).await?;
             self.outbox
-                .enqueue(&txn, events::verify_user_job(user_id, home, now_ms / 1000))
+                .enqueue(&txn, events::verify_user_job(user_id, home))
                 .await?;
             txn.commit().await?;
         }

@@ -126,9 +126,7 @@ impl IdentityApp {
         };
         match &migration {
             Some(migration) => {
-                account = self
-                    .migrate_here(&txn, account, migration, now, now_ms)
-                    .await?;
+                account = self.migrate_here(&txn, account, migration, now_ms).await?;
             }
             None if !created => self.check_existing(&account, &cert)?,
             None => {}
@@ -142,7 +140,7 @@ impl IdentityApp {
             self.outbox
                 .enqueue(
                     &txn,
-                    events::verify_user_job(&account.user_id, &account.home_server, now),
+                    events::verify_user_job(&account.user_id, &account.home_server),
                 )
                 .await?;
         }
@@ -207,7 +205,6 @@ impl IdentityApp {
         registration_token: &str,
         now_ms: i64,
     ) -> Result<(Account, bool)> {
-        let now = now_ms / 1000;
         let local = migrating_here || cert.home_server == self.config.server.origin;
         if local {
             self.check_registration(registration_token)?;
@@ -262,7 +259,7 @@ impl IdentityApp {
             self.outbox
                 .enqueue(
                     txn,
-                    events::verify_user_job(&account.user_id, &account.home_server, now),
+                    events::verify_user_job(&account.user_id, &account.home_server),
                 )
                 .await?;
         }
@@ -276,7 +273,6 @@ impl IdentityApp {
         txn: &sea_orm::DatabaseTransaction,
         account: Account,
         migration: &VerifiedMigration,
-        now: i64,
         now_ms: i64,
     ) -> Result<Account> {
         let applied = store::federation::migration_timestamp(txn, &account.user_id).await?;
@@ -304,10 +300,7 @@ impl IdentityApp {
                 migration_signature: migration.signature.clone(),
             };
             self.outbox
-                .enqueue(
-                    txn,
-                    events::update_home_server_job(target.as_str(), job, now),
-                )
+                .enqueue(txn, events::update_home_server_job(target.as_str(), job))
                 .await?;
         }
         tracing::info!(user_id = %account.user_id, from = %account.home_server, targets = migration.targets.len(), "account migrated to this server");

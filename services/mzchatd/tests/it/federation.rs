@@ -41,6 +41,8 @@ pub struct Homeserver {
     pub port: u16,
     pub data: PathBuf,
     pub flags: Vec<String>,
+    /// Bus subjects' prefix on the shared NATS (PostgreSQL + NATS only).
+    pub bus_prefix: Option<String>,
 }
 
 impl Homeserver {
@@ -73,6 +75,7 @@ impl Homeserver {
             port,
             data,
             flags,
+            bus_prefix: (backend == Backend::PostgresNats).then_some(name),
         };
         server.resume();
         server
@@ -294,7 +297,16 @@ async fn a_user_joins_and_talks_while_the_home_server_is_down(backend: Backend) 
     assert_eq!(account.kind(), AccountKind::Shadow);
     assert_eq!(account.verification(), Verification::Pending);
 
-    // A comes back; B's federation-sync gets through on its next attempt.
+    // A comes back; B's federation-sync gets through on its next attempt. The answer reaches
+    // B's other services as an event carrying A's push delegation token for B.
+    let results = match &b.bus_prefix {
+        Some(prefix) => {
+            let nats = async_nats::connect(nats_url()).await.expect("nats");
+            let subject = format!("{prefix}.federation.v1.result.user_verified");
+            Some(nats.subscribe(subject).await.expect("subscribe"))
+        }
+        None => None,
+    };
     tokio::time::sleep(Duration::from_secs(3)).await;
     a.resume();
     let took = wait_for_account(&alice, &b.origin, Duration::from_secs(60), |acc| {
@@ -358,6 +370,84 @@ async fn a_user_joins_and_talks_while_the_home_server_is_down(backend: Backend) 
         home_name(acc) == "Alice at home"
     })
     .await;
+    if let Some(results) = results {
+        delegation_token_arrived(results, &alice, &a.origin, &b.origin).await;
+    }
+
+    // B bans alice and reports it to A, where alice can read it.
+    let ban = mzchat_proto::guild::BanMemberRequest {
+        guild_id: guild_id.clone(),
+        user_id: alice.identity().user_id(),
+        reason: "spam".into(),
+        propagate_to_home_server: true,
+    };
+    let request = owner.authed(&b.origin, ban).await.expect("token");
+    GuildServiceClient::new(owner.channel(&b.origin).expect("channel"))
+        .ban_member(request)
+        .await
+        .expect("ban with propagation");
+    let start = Instant::now();
+    let notices = loop {
+        let request = alice
+            .authed(
+                &a.origin,
+                mzchat_proto::identity::ListBanNotificationsRequest::default(),
+            )
+            .await
+            .expect("token");
+        let notices = identity_a
+            .list_ban_notifications(request)
+            .await
+            .expect("ban notifications")
+            .into_inner()
+            .notifications;
+        if !notices.is_empty() || start.elapsed() > Duration::from_secs(30) {
+            break notices;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(notices.len(), 1, "the ban reached A once: {notices:?}");
+    assert_eq!(notices[0].origin, b.origin);
+    assert_eq!(notices[0].guild_name, "Lounge");
+    assert_eq!(notices[0].reason, "spam");
+}
+
+/// A `user_verified` result on B's bus carries a delegation token signed by A's server key,
+/// for B.
+async fn delegation_token_arrived(
+    mut results: async_nats::Subscriber,
+    user: &Client,
+    home: &str,
+    audience: &str,
+) {
+    use futures::StreamExt;
+    use mzchat_proto::{common::PushDelegationToken, federation::federation_result, signing};
+    use prost::Message;
+    let message = tokio::time::timeout(Duration::from_secs(30), results.next())
+        .await
+        .expect("a user_verified result within 30 s")
+        .expect("subscription open");
+    let result = mzchat_proto::federation::FederationResult::decode(message.payload.as_ref())
+        .expect("result");
+    let Some(federation_result::Result::UserVerified(verified)) = result.result else {
+        panic!("not user_verified: {result:?}");
+    };
+    let statement = verified.delegation_token.expect("delegation token");
+    let info = user.server_info(home).await.expect("A's keys");
+    let token = info
+        .server_keys
+        .iter()
+        .find_map(|k| {
+            let key =
+                ed25519_dalek::VerifyingKey::from_bytes(k.public_key.as_slice().try_into().ok()?)
+                    .ok()?;
+            signing::verify::<PushDelegationToken>(&key, signing::PUSH_DELEGATION_TOKEN, &statement)
+                .ok()
+        })
+        .expect("token signed by A's server key");
+    assert_eq!(token.audience, audience);
+    assert_eq!(token.issuer, home);
+    assert_eq!(token.user_id, user.identity().user_id());
 }
 
 /// A server call as a forger would make it: metadata claiming `origin`, signed by `key`.

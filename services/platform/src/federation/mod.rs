@@ -3,6 +3,7 @@
 //! authenticates inbound federation RPCs before a handler sees them.
 
 mod inbound;
+pub mod jobs;
 mod policy;
 mod remote_keys;
 pub mod s2s;
