@@ -166,7 +166,8 @@ fn consumer_spec() -> ConsumerSpec {
         filter: "federation.v1.job.>".into(),
         // Delivery problems are handled here (the job log), not by the bus giving up.
         max_deliver: u64::from(u32::MAX),
-        ack_wait: Duration::from_secs(60),
+        // Longer than a call may take (at most 20 s), so only a dead replica's jobs come back.
+        ack_wait: Duration::from_secs(30),
         ordered: false,
     }
 }

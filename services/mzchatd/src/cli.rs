@@ -55,7 +55,7 @@ pub struct RunArgs {
     /// Calls to other servers in flight per federation-sync process.
     #[arg(long, env = "MZCHAT_FEDERATION_CONCURRENCY", default_value_t = 64)]
     pub federation_concurrency: usize,
-    /// Deadline of one call to another server, in seconds.
+    /// Deadline of one call to another server, in seconds (1-20).
     #[arg(
         long,
         env = "MZCHAT_FEDERATION_CALL_TIMEOUT_SECS",

@@ -90,11 +90,12 @@ impl Config {
         if mode == Mode::FederationSync && args.identity_internal_url.is_none() {
             return Err("--identity-internal-url is required for `mzchatd federation-sync`".into());
         }
-        if args.federation_concurrency == 0 || args.federation_call_timeout_secs == 0 {
-            return Err(
-                "--federation-concurrency and --federation-call-timeout-secs must be at least 1"
-                    .into(),
-            );
+        if args.federation_concurrency == 0 {
+            return Err("--federation-concurrency must be at least 1".into());
+        }
+        // Job leases (30 s) must outlast any call.
+        if !(1..=20).contains(&args.federation_call_timeout_secs) {
+            return Err("--federation-call-timeout-secs must be between 1 and 20".into());
         }
         let identity = args
             .identity

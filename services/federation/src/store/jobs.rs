@@ -12,8 +12,10 @@ use super::entity::job::{ActiveModel, Column, Entity, Model};
 pub const WAITING: &str = "waiting";
 pub const DONE: &str = "done";
 pub const DEAD: &str = "dead";
-/// How long a replica may hold a claimed job before another may take it.
-const LEASE_MS: i64 = 120_000;
+/// How long a replica may hold a claimed job before another may take it: longer than any call
+/// may take (mzchatd caps the call timeout at 20 s), short enough that a killed replica's jobs
+/// are soon taken over.
+const LEASE_MS: i64 = 30_000;
 
 /// What the log knows of a job id.
 pub async fn state(db: &impl ConnectionTrait, id: &str) -> Result<Option<String>, DbErr> {
