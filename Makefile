@@ -32,6 +32,7 @@ fmt:
 bench:
 	$(CARGO) build --release -p mzchatd -p mzchat-loadtest
 	loadtest/run.sh
+	loadtest/federation.sh
 
 ## Regenerate proto/src/gen from the .proto files (no protoc needed).
 proto:

@@ -4,6 +4,9 @@
 //! `send`: N concurrent senders post messages for D seconds.
 //! `fanout`: S members hold event streams while one member posts; measures the time from a
 //! send's acknowledgement to each stream receiving it.
+//! `verify`: VerifyUser jobs through federation-sync against a peer with fixed latency.
+
+mod verify;
 
 use std::{
     sync::Arc,
@@ -42,6 +45,24 @@ enum Scenario {
         streams: usize,
         #[arg(long, default_value_t = 50)]
         messages: usize,
+    },
+    /// VerifyUser jobs through the homeserver's federation-sync (needs its NATS).
+    Verify {
+        #[arg(long, default_value = "nats://127.0.0.1:4222")]
+        nats_url: String,
+        #[arg(long)]
+        bus_prefix: String,
+        #[arg(long, default_value_t = 2000)]
+        jobs: usize,
+        #[arg(long, default_value_t = 50)]
+        latency_ms: u64,
+    },
+    /// Removes the JetStream streams a benchmark's homeserver created under `bus_prefix`.
+    DropStreams {
+        #[arg(long, default_value = "nats://127.0.0.1:4222")]
+        nats_url: String,
+        #[arg(long)]
+        bus_prefix: String,
     },
 }
 
@@ -277,6 +298,16 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Fanout { streams, messages } => {
             fanout_scenario(&cli.server, &dir, streams, messages).await
         }
+        Scenario::Verify {
+            nats_url,
+            bus_prefix,
+            jobs,
+            latency_ms,
+        } => verify::verify_scenario(&nats_url, &bus_prefix, jobs, latency_ms).await,
+        Scenario::DropStreams {
+            nats_url,
+            bus_prefix,
+        } => verify::drop_streams(&nats_url, &bus_prefix).await,
     };
     std::fs::remove_dir_all(&dir).ok();
     result
