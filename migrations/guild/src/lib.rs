@@ -6,6 +6,7 @@ mod m20261126_000001_create_guild_tables;
 mod m20261126_000002_create_messages;
 mod m20261126_000003_create_guild_events;
 mod m20261126_000004_create_presence;
+mod m20261126_000005_create_profiles;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000002_create_messages::Migration),
             Box::new(m20261126_000003_create_guild_events::Migration),
             Box::new(m20261126_000004_create_presence::Migration),
+            Box::new(m20261126_000005_create_profiles::Migration),
         ]
     }
 }

@@ -58,14 +58,13 @@ pub fn role(r: &Role) -> pb::Role {
     }
 }
 
-pub fn member(m: &Member) -> pb::Member {
+pub fn member(m: &Member, profile: Option<&mzchat_proto::common::Profile>) -> pb::Member {
     pb::Member {
         user_id: m.user_id.clone(),
         guild_id: m.guild_id.clone(),
         role_ids: m.role_ids.clone(),
         joined_at: timestamp_ms(m.joined_at),
-        // Profiles come with the identity events consumer (not built yet).
-        profile: None,
+        profile: profile.cloned(),
         home_server: m.home_server.clone(),
     }
 }

@@ -126,14 +126,20 @@ impl Guild {
             ));
     }
 
-    /// Starts the background work: outbox relay, event log pruning, the presence sweep and the
-    /// permission cache's invalidation; it all stops at `shutdown`.
+    /// Starts the background work: outbox relay, event log pruning, the presence sweep, the
+    /// profiles from identity and the permission cache's invalidation; it all stops at
+    /// `shutdown`.
     pub fn spawn(&self, shutdown: CancellationToken) -> Vec<JoinHandle<()>> {
         let relay = OutboxRelay::new(self.db.clone(), self.bus.clone(), &self.outbox, SERVICE);
         vec![
             tokio::spawn(relay.run(shutdown.clone())),
             tokio::spawn(tasks::prune_events(self.db.clone(), shutdown.clone())),
             tokio::spawn(tasks::sweep_presence(self.app.clone(), shutdown.clone())),
+            tokio::spawn(tasks::follow_profiles(
+                self.app.clone(),
+                self.bus.clone(),
+                shutdown.clone(),
+            )),
             tokio::spawn(tasks::follow_permission_changes(
                 self.app.clone(),
                 self.bus.clone(),

@@ -2,11 +2,16 @@
 
 use std::{sync::Arc, time::Duration};
 
-use mzchat_platform::{bus::Bus, db};
+use mzchat_platform::{
+    bus::{Bus, ConsumerSpec, Envelope, HandlerError, run_consumer, streams},
+    db,
+};
+use mzchat_proto::identity::ProfileUpdated;
+use prost::Message;
 use sea_orm::DatabaseConnection;
 use tokio_util::sync::CancellationToken;
 
-use crate::{app::GuildApp, store};
+use crate::{app::GuildApp, domain::GuildError, store};
 
 /// How long streams can resume: at least the 24 h the protocol asks for.
 const EVENT_RETENTION: Duration = Duration::from_secs(7 * 86_400);
@@ -77,6 +82,49 @@ pub async fn follow_permission_changes(
         let Some(message) = message else { return };
         if let Some(guild_id) = crate::app::guild_of(&message.subject) {
             app.cache.forget(guild_id);
+        }
+    }
+}
+
+/// Keeps the profiles identity publishes, for member lists.
+pub async fn follow_profiles(app: Arc<GuildApp>, bus: Arc<dyn Bus>, shutdown: CancellationToken) {
+    let spec = ConsumerSpec {
+        stream: streams::IDENTITY,
+        durable: "guild-profiles".into(),
+        filter: "identity.v1.profile.updated".into(),
+        max_deliver: 50,
+        ack_wait: Duration::from_secs(30),
+        // A user's later profile must not be overwritten by an earlier one.
+        ordered: true,
+    };
+    let handler = move |envelope: Envelope| {
+        let app = app.clone();
+        async move {
+            let update = ProfileUpdated::decode(envelope.payload.as_ref())
+                .map_err(|e| HandlerError::Permanent(format!("malformed profile: {e}")))?;
+            let Some(profile) = update.profile else {
+                return Ok(());
+            };
+            app.apply_profile(&profile).await.map_err(|err| match err {
+                GuildError::Store(_) => {
+                    HandlerError::Transient(err.to_string(), Duration::from_secs(2))
+                }
+                other => HandlerError::Permanent(other.to_string()),
+            })
+        }
+    };
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        match run_consumer(bus.clone(), spec.clone(), shutdown.clone(), handler.clone()).await {
+            Ok(()) => return,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot follow identity's profiles yet; retrying");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
         }
     }
 }

@@ -105,8 +105,10 @@ impl GuildApp {
         };
         self.record(&txn, &guild.id, Payload::GuildUpdated(created))
             .await?;
+        let profiles =
+            store::profiles::of_users(&txn, std::slice::from_ref(&member.user_id)).await?;
         let joined = MemberJoined {
-            member: Some(convert::member(&member)),
+            member: Some(convert::member(&member, profiles.get(&member.user_id))),
         };
         self.record(&txn, &guild.id, Payload::MemberJoined(joined))
             .await?;

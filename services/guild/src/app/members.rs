@@ -18,6 +18,20 @@ use crate::{
 };
 
 impl GuildApp {
+    /// The profiles identity shows for these users (absent: none received yet).
+    pub async fn profiles(
+        &self,
+        user_ids: &[String],
+    ) -> Result<std::collections::HashMap<String, mzchat_proto::common::Profile>> {
+        Ok(store::profiles::of_users(&self.db, user_ids).await?)
+    }
+
+    /// Keeps a profile identity published.
+    pub async fn apply_profile(&self, profile: &mzchat_proto::common::Profile) -> Result<()> {
+        validate::user_id(&profile.user_id)?;
+        Ok(store::profiles::upsert(&self.db, profile, now()).await?)
+    }
+
     pub async fn list_members(
         &self,
         caller: &Caller,

@@ -319,8 +319,13 @@ impl GuildService for GuildGrpc {
             .list_members(&caller, &r.guild_id, r.page_size, &r.page_token)
             .await
             .map_err(status)?;
+        let ids: Vec<String> = members.iter().map(|m| m.user_id.clone()).collect();
+        let profiles = self.app.profiles(&ids).await.map_err(status)?;
         Ok(Response::new(pb::ListMembersResponse {
-            members: members.iter().map(convert::member).collect(),
+            members: members
+                .iter()
+                .map(|m| convert::member(m, profiles.get(&m.user_id)))
+                .collect(),
             next_page_token,
         }))
     }
@@ -336,8 +341,13 @@ impl GuildService for GuildGrpc {
             .get_member(&caller, &r.guild_id, &r.user_id)
             .await
             .map_err(status)?;
+        let profiles = self
+            .app
+            .profiles(std::slice::from_ref(&member.user_id))
+            .await
+            .map_err(status)?;
         Ok(Response::new(pb::GetMemberResponse {
-            member: Some(convert::member(&member)),
+            member: Some(convert::member(&member, profiles.get(&member.user_id))),
         }))
     }
 

@@ -215,3 +215,19 @@ pub mod presence {
 
     no_relations!();
 }
+
+pub mod profile {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "profiles")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub user_id: String,
+        /// Encoded `mzchat.common.v1.Profile`.
+        pub profile: Vec<u8>,
+        pub updated_at: i64,
+    }
+
+    no_relations!();
+}

@@ -8,4 +8,5 @@ pub mod invites;
 pub mod members;
 pub mod messages;
 pub mod presence;
+pub mod profiles;
 pub mod roles;

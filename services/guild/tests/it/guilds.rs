@@ -30,8 +30,56 @@ pub async fn create_guild(owner: &User, name: &str) -> Guild {
 
 both_backends!(
     a_new_guild_has_its_owner_roles_and_general_channel,
-    only_the_owner_deletes_a_guild
+    only_the_owner_deletes_a_guild,
+    members_show_the_profile_identity_publishes
 );
+
+async fn members_show_the_profile_identity_publishes(backend: Backend) {
+    use mzchat_proto::{
+        guild::GetMemberRequest,
+        identity::{UpdateProfileRequest, identity_service_client::IdentityServiceClient},
+    };
+    let server = Homeserver::start(backend).await;
+    let ada = server.user().await;
+    let guild = create_guild(&ada, "Engines").await;
+    let mut identity =
+        IdentityServiceClient::new(ada.client.channel(&ada.origin).expect("channel"));
+    let rename = UpdateProfileRequest {
+        display_name: Some("Ada Lovelace".into()),
+        ..Default::default()
+    };
+    identity
+        .update_profile(ada.req(rename).await)
+        .await
+        .expect("rename");
+    let start = std::time::Instant::now();
+    loop {
+        let request = ada
+            .req(GetMemberRequest {
+                guild_id: guild.id.clone(),
+                user_id: ada.id(),
+            })
+            .await;
+        let member = ada
+            .guilds()
+            .get_member(request)
+            .await
+            .expect("member")
+            .into_inner()
+            .member
+            .expect("member");
+        let name = member.profile.map(|p| p.display_name).unwrap_or_default();
+        if name == "Ada Lovelace" {
+            break;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "the member's profile never followed identity: {name:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    server.finish().await;
+}
 
 async fn a_new_guild_has_its_owner_roles_and_general_channel(backend: Backend) {
     let server = Homeserver::start(backend).await;

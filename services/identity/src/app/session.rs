@@ -255,6 +255,7 @@ impl IdentityApp {
         self.outbox
             .enqueue(txn, events::account_registered(&registered))
             .await?;
+        self.publish_profile(txn, &account).await?;
         if !local {
             self.outbox
                 .enqueue(

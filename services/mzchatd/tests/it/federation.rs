@@ -424,6 +424,36 @@ async fn a_user_joins_and_talks_while_the_home_server_is_down(backend: Backend) 
         home_name(acc) == "Alice at home"
     })
     .await;
+    // B's member list shows the home server's profile too.
+    let start = Instant::now();
+    loop {
+        let request = owner
+            .authed(
+                &b.origin,
+                mzchat_proto::guild::GetMemberRequest {
+                    guild_id: guild_id.clone(),
+                    user_id: alice.identity().user_id(),
+                },
+            )
+            .await
+            .expect("token");
+        let member = GuildServiceClient::new(owner.channel(&b.origin).expect("channel"))
+            .get_member(request)
+            .await
+            .expect("member")
+            .into_inner()
+            .member
+            .expect("member");
+        let name = member.profile.map(|p| p.display_name).unwrap_or_default();
+        if name == "Alice at home" {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "member profile on B: {name:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     if let Some(results) = results {
         delegation_token_arrived(results, &alice, &a.origin, &b.origin).await;
     }
