@@ -167,3 +167,51 @@ async fn two_users_chat_with_the_cli_alone() {
     drop(daemon);
     std::fs::remove_dir_all(data).ok();
 }
+
+/// A user homed on A joins a guild on B by its invite link and talks there, with the CLI only:
+/// the client routes each call to the server that hosts the guild.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_joins_and_uses_a_guild_on_another_server() {
+    let data = std::env::temp_dir().join(unique("mzchatd-cli-fed-"));
+    let a = Daemon::start(&data.join("a"), &[]);
+    let b = Daemon::start(&data.join("b"), &[]);
+    let (ada, grace) = (data.join("ada"), data.join("grace"));
+    assert!(mzchat(&ada, &b.origin, &["keygen"]).0);
+    assert!(mzchat(&ada, &b.origin, &["login", "--name", "Ada"]).0);
+    assert!(mzchat(&grace, &a.origin, &["keygen"]).0);
+    assert!(mzchat(&grace, &a.origin, &["login", "--name", "Grace"]).0);
+    let (ok, out) = mzchat(&ada, &b.origin, &["guild", "create", "Engines"]);
+    assert!(ok, "{out}");
+    let guild = out
+        .rsplit_once('(')
+        .map(|(_, id)| id.trim().trim_end_matches(')').to_owned())
+        .expect("guild id");
+    let (ok, link) = mzchat(&ada, &b.origin, &["guild", "invite", &guild]);
+    assert!(ok, "{link}");
+
+    // Grace's default server is A; the link names B.
+    let (ok, out) = mzchat(&grace, &a.origin, &["guild", "join", link.trim()]);
+    assert!(
+        ok && out.contains("joined Engines") && out.contains(&b.origin),
+        "{out}"
+    );
+    let (ok, channels) = mzchat(&grace, &b.origin, &["channel", "list", &guild]);
+    assert!(ok && channels.contains("#general"), "{channels}");
+    let channel = channels
+        .split_whitespace()
+        .next()
+        .expect("channel id")
+        .to_owned();
+    let (ok, out) = mzchat(
+        &grace,
+        &b.origin,
+        &["send", &guild, &channel, "hi", "from", "A"],
+    );
+    assert!(ok, "{out}");
+    let (ok, history) = mzchat(&ada, &b.origin, &["history", &guild, &channel]);
+    assert!(ok && history.contains("hi from A"), "{history}");
+    let (ok, out) = mzchat(&grace, &b.origin, &["whoami"]);
+    assert!(ok && out.contains("shadow"), "{out}");
+    drop((a, b));
+    std::fs::remove_dir_all(data).ok();
+}
