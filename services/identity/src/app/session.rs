@@ -143,6 +143,7 @@ impl IdentityApp {
                     events::verify_user_job(&account.user_id, &account.home_server),
                 )
                 .await?;
+            store::federation::mark_refresh_queued(&txn, &account.user_id, now_ms).await?;
         }
         let family_id = uuid::Uuid::now_v7().to_string();
         let (refresh_token, refresh_expires_at_ms) = self

@@ -21,6 +21,7 @@ both_backends!(
     verify_user_answers_for_local_users_with_a_reused_delegation_token,
     update_home_server_applies_only_newer_signed_moves_from_the_new_home,
     a_propagated_ban_is_stored_once_and_ends_the_delegation,
+    recently_seen_shadow_accounts_are_refreshed_daily,
 );
 
 fn origin(text: &str) -> Origin {
@@ -221,5 +222,45 @@ async fn a_propagated_ban_is_stored_once_and_ends_the_delegation(backend: Backen
             .expect("verify"),
     );
     assert_ne!(first, second);
+    server.finish().await;
+}
+
+async fn recently_seen_shadow_accounts_are_refreshed_daily(backend: Backend) {
+    use sea_orm::ConnectionTrait;
+    let server = TestServer::start(backend).await;
+    let app = server.identity.app();
+    let visitor = server.client(Some("http://c.example"));
+    visitor
+        .login(&server.origin, None, "")
+        .await
+        .expect("shadow login");
+    // Its first VerifyUser was queued with the account.
+    assert_eq!(app.refresh_shadows(100).await.expect("refresh"), 0);
+    let db = server.identity.database();
+    let age = |set: String| {
+        let sql = format!(
+            "UPDATE accounts SET {set} WHERE user_id = '{}'",
+            visitor.identity().user_id()
+        );
+        async move { db.execute_unprepared(&sql).await.expect("age the account") }
+    };
+    let day_ago = mzchat_platform::db::now_millis() - 25 * 3_600_000;
+    age(format!(
+        "refresh_queued_at = {day_ago}, verified_at = {day_ago}"
+    ))
+    .await;
+    assert_eq!(app.refresh_shadows(100).await.expect("refresh"), 1);
+    assert_eq!(
+        app.refresh_shadows(100).await.expect("refresh"),
+        0,
+        "queued once a day"
+    );
+    // Not seen for 31 days: left alone.
+    let month_ago = mzchat_platform::db::now_millis() - 31 * 86_400_000;
+    age(format!(
+        "refresh_queued_at = {day_ago}, last_seen_at = {month_ago}"
+    ))
+    .await;
+    assert_eq!(app.refresh_shadows(100).await.expect("refresh"), 0);
     server.finish().await;
 }
