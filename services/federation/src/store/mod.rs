@@ -6,3 +6,6 @@ mod entity;
 pub mod jobs;
 
 pub use entity::job::Model as JobRow;
+
+#[cfg(test)]
+mod tests;
