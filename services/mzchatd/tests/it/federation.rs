@@ -724,6 +724,11 @@ async fn forged_credentials_and_spoofed_server_calls_are_refused() {
             Ok(_) => panic!("the revoked laptop still refreshes on B"),
         }
     }
+    let err = alice
+        .login(&b.origin, None, "")
+        .await
+        .expect_err("a revoked device cannot log in again");
+    assert!(err.to_string().contains("revoked"), "{err}");
 }
 
 /// The reference text's migration: the user moves from A to B, naming A and C (where the user
