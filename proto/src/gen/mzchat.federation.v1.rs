@@ -1823,7 +1823,7 @@ pub mod federation_internal_service_client {
         }
         /// The server keys another homeserver publishes (its GetServerInfo), from federation-sync's
         /// cache; fetched again when `key_id` is not among the cached keys (a rotation), at most once
-        /// per 30 s per origin. Origin denied by policy: PERMISSION_DENIED. Origin unreachable and
+        /// per 5 s per origin. Origin denied by policy: PERMISSION_DENIED. Origin unreachable and
         /// nothing cached: UNAVAILABLE.
         pub async fn get_server_keys(
             &mut self,
@@ -1871,7 +1871,7 @@ pub mod federation_internal_service_server {
     pub trait FederationInternalService: std::marker::Send + std::marker::Sync + 'static {
         /// The server keys another homeserver publishes (its GetServerInfo), from federation-sync's
         /// cache; fetched again when `key_id` is not among the cached keys (a rotation), at most once
-        /// per 30 s per origin. Origin denied by policy: PERMISSION_DENIED. Origin unreachable and
+        /// per 5 s per origin. Origin denied by policy: PERMISSION_DENIED. Origin unreachable and
         /// nothing cached: UNAVAILABLE.
         async fn get_server_keys(
             &self,

@@ -38,10 +38,13 @@ pub enum Failure {
     Local(String),
 }
 
+/// Worth retrying. UNAUTHENTICATED is among them: the receiver may not have fetched our
+/// rotated key yet, or our clocks may disagree for a while.
 fn transient(code: Code) -> bool {
     matches!(
         code,
-        Code::Unavailable
+        Code::Unauthenticated
+            | Code::Unavailable
             | Code::DeadlineExceeded
             | Code::ResourceExhausted
             | Code::Aborted
@@ -110,13 +113,15 @@ async fn verify_user(
             })
         }
         Err(CallError::Remote(status)) if moved_to(&status).is_some() => {
-            let new_homeserver = moved_to(&status).unwrap_or_default();
-            let valid = Origin::parse(&new_homeserver, allow_http).is_ok_and(|o| o != *destination);
-            if !valid {
-                return Err(Failure::Permanent(format!(
-                    "HOMESERVER_MOVED names an invalid new home {new_homeserver:?}"
-                )));
-            }
+            let named = moved_to(&status).unwrap_or_default();
+            let new_homeserver = match Origin::parse(&named, allow_http) {
+                Ok(origin) if origin != *destination => origin.to_string(),
+                _ => {
+                    return Err(Failure::Permanent(format!(
+                        "HOMESERVER_MOVED names an invalid new home {named:?}"
+                    )));
+                }
+            };
             let mut effects = Effects::default();
             if !verify.follow_up {
                 effects.jobs.push(new_job(

@@ -29,6 +29,9 @@ pub const UPDATE_HOME_SERVER: &str =
 pub const PROPAGATE_BAN: &str = "/mzchat.federation.v1.IdentityFederationService/PropagateBan";
 pub const PUSH_NOTIFICATION: &str = "/mzchat.federation.v1.PushFederationService/PushNotification";
 
+/// Destinations with a kept channel; beyond this the map starts afresh.
+const MAX_CHANNELS: usize = 4096;
+
 /// Why a call did not produce an answer from the destination.
 #[derive(Debug)]
 pub enum CallError {
@@ -81,6 +84,10 @@ impl Outbound {
                 .map_err(|e| CallError::Local(format!("tls for {destination}: {e}")))?;
         }
         let channel = endpoint.connect_lazy();
+        if channels.len() >= MAX_CHANNELS {
+            // Lazily connected: dropping them costs only a reconnect on next use.
+            channels.clear();
+        }
         channels.insert(destination.clone(), channel.clone());
         Ok(channel)
     }

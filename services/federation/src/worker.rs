@@ -12,7 +12,7 @@ use mzchat_platform::{
     Origin,
     bus::Delivery,
     db::now_millis,
-    federation::{OriginPolicy, jobs},
+    federation::{OriginPolicy, is_internal_address, jobs},
     outbox::{Outbox, OutboxEvent},
 };
 use mzchat_proto::federation::FederationJob;
@@ -147,6 +147,11 @@ impl Worker {
         if !self.policy.permits(&destination) {
             return self
                 .bury(&record, "destination denied by the federation policy")
+                .await;
+        }
+        if !self.allow_http && is_internal_address(&destination) {
+            return self
+                .bury(&record, "destination is an internal network address")
                 .await;
         }
         if record.expires_at <= now {

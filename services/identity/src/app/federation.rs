@@ -73,7 +73,7 @@ impl IdentityApp {
         check_signing_request(method_path, request_sha256)?;
         Origin::parse(destination, self.config.server.insecure_dev)
             .map_err(|e| invalid(format!("destination: {e}")))?;
-        if (timestamp - unix_now()).abs() > s2s::MAX_SKEW_SECS {
+        if timestamp.abs_diff(unix_now()) > s2s::MAX_SKEW_SECS.unsigned_abs() {
             return Err(invalid("timestamp is too far from this server's clock"));
         }
         let (key_id, key) = self
@@ -322,7 +322,7 @@ impl IdentityApp {
         let home = HomeProfile {
             display_name: bounded(&profile.display_name, 64),
             bio: bounded(&profile.bio, 512),
-            avatar_url: if profile.avatar_url.len() <= 2048 {
+            avatar_url: if self.acceptable_avatar_url(&profile.avatar_url) {
                 profile.avatar_url
             } else {
                 String::new()
@@ -349,6 +349,13 @@ impl IdentityApp {
         }
         tracing::info!(user_id = %verified.user_id, "shadow account verified");
         Ok(())
+    }
+
+    /// An avatar URL from another server: absolute https (http only in development), bounded.
+    fn acceptable_avatar_url(&self, url: &str) -> bool {
+        let scheme_ok = url.starts_with("https://")
+            || (self.config.server.insecure_dev && url.starts_with("http://"));
+        scheme_ok && url.len() <= 2048
     }
 
     /// Queues VerifyUser for shadow accounts seen in the last 30 days and not confirmed in the

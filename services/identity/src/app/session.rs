@@ -126,6 +126,12 @@ impl IdentityApp {
         };
         match &migration {
             Some(migration) => {
+                // Becoming homed here is a registration, whatever the account was before.
+                let homed_here = account.kind == AccountKind::Local
+                    && account.home_server == server.origin.as_str();
+                if !created && !homed_here {
+                    self.check_registration(&input.registration_token)?;
+                }
                 account = self.migrate_here(&txn, account, migration, now_ms).await?;
             }
             None if !created => self.check_existing(&account, &cert)?,

@@ -213,7 +213,7 @@ pub fn verify_migration(
             proof.new_homeserver
         )));
     }
-    if (now - proof.migration_timestamp).abs() > CLOCK_SKEW_SECS {
+    if now.abs_diff(proof.migration_timestamp) > CLOCK_SKEW_SECS.unsigned_abs() {
         return Err(unauthenticated(
             "migration timestamp is more than 5 minutes from the server's clock; sign a new proof",
         ));

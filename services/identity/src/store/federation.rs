@@ -113,8 +113,8 @@ pub async fn shadows_due(
             .add(column.lt(stale_before))
     };
     Ok(account::Entity::find()
+        // Rejected ones too: a home server restored from backup may know them again.
         .filter(account::Column::Kind.eq(AccountKind::Shadow.as_str()))
-        .filter(account::Column::Verification.ne(Verification::Rejected.as_str()))
         .filter(account::Column::LastSeenAt.gt(seen_after))
         .filter(stale(account::Column::VerifiedAt))
         .filter(stale(account::Column::RefreshQueuedAt))

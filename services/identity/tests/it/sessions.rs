@@ -103,6 +103,20 @@ async fn registration_policies_are_enforced(backend: Backend) {
         matches!(err, mzchat_client::ClientError::Rpc(ref s) if s.code() == Code::PermissionDenied),
         "{err}"
     );
+    // Nor can a visitor (a shadow account) migrate its home here.
+    let mut visitor = closed.client(Some("http://elsewhere.example"));
+    visitor
+        .login(&closed.origin, None, "")
+        .await
+        .expect("visitors are welcome");
+    let err = visitor
+        .migrate(&closed.origin, &[], "")
+        .await
+        .expect_err("migrating here registers");
+    assert!(
+        matches!(err, mzchat_client::ClientError::Rpc(ref s) if s.code() == Code::PermissionDenied),
+        "{err}"
+    );
     closed.stop().await;
 
     let gated = TestServer::start_with(shared, |c| {

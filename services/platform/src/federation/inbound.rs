@@ -38,7 +38,8 @@ pub struct ServerKey {
 
 impl ServerKey {
     fn valid_at(&self, at: i64) -> bool {
-        self.valid_from - MAX_SKEW_SECS <= at && self.valid_until.is_none_or(|until| at < until)
+        self.valid_from.saturating_sub(MAX_SKEW_SECS) <= at
+            && self.valid_until.is_none_or(|until| at < until)
     }
 }
 

@@ -132,3 +132,70 @@ mod tests {
         }
     }
 }
+
+/// Whether an origin names this machine or a private network by address (loopback, private,
+/// link-local, unique-local, unspecified, multicast, or `localhost`). Federation refuses those
+/// outside development, so a remote party cannot make this server call into its own network.
+/// Names that resolve to such addresses need a resolver-level check (the push endpoint guard).
+pub fn is_internal_address(origin: &Origin) -> bool {
+    use std::net::IpAddr;
+    let host = origin.host().trim_start_matches('[').trim_end_matches(']');
+    if host == "localhost" || host.ends_with(".localhost") {
+        return true;
+    }
+    match host.parse::<IpAddr>() {
+        Ok(IpAddr::V4(ip)) => {
+            ip.is_loopback()
+                || ip.is_private()
+                || ip.is_link_local()
+                || ip.is_unspecified()
+                || ip.is_multicast()
+                || ip.is_broadcast()
+                || ip.octets()[0] == 100 && (64..128).contains(&ip.octets()[1])
+        }
+        Ok(IpAddr::V6(ip)) => {
+            let first = ip.segments()[0];
+            ip.is_loopback()
+                || ip.is_unspecified()
+                || ip.is_multicast()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+                || ip.to_ipv4_mapped().is_some_and(|v4| {
+                    Origin::parse(&format!("https://{v4}"), false)
+                        .is_ok_and(|o| is_internal_address(&o))
+                })
+        }
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod address_tests {
+    use super::*;
+
+    #[test]
+    fn internal_addresses_are_recognised() {
+        for internal in [
+            "https://127.0.0.1:8443",
+            "https://10.1.2.3",
+            "https://192.168.0.1",
+            "https://169.254.169.254",
+            "https://100.64.0.1",
+            "https://[::1]:443",
+            "https://[fd00::1]",
+            "https://[::ffff:10.0.0.1]",
+            "https://localhost:7600",
+        ] {
+            let origin = Origin::parse(internal, false).expect(internal);
+            assert!(is_internal_address(&origin), "{internal}");
+        }
+        for public in [
+            "https://chat.example.org",
+            "https://93.184.216.34",
+            "https://[2001:db8::1]",
+        ] {
+            let origin = Origin::parse(public, false).expect(public);
+            assert!(!is_internal_address(&origin), "{public}");
+        }
+    }
+}

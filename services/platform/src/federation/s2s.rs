@@ -102,7 +102,7 @@ impl SignedCall {
         if self.destination != me.as_str() {
             return Err(S2sError::WrongDestination(self.destination.clone()));
         }
-        if (now - self.timestamp).abs() > MAX_SKEW_SECS {
+        if now.abs_diff(self.timestamp) > MAX_SKEW_SECS.unsigned_abs() {
             return Err(S2sError::Stale);
         }
         Ok(())
