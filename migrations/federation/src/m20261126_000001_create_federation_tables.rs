@@ -30,8 +30,10 @@ enum Jobs {
     Attempts,
     ExpiresAt,
     NextAttemptAt,
-    /// A replica working on it holds it until then.
+    /// A replica working on it holds it until then...
     LeaseUntil,
+    /// ...under this token, which every write of the outcome must present.
+    LeaseToken,
     LastError,
     UpdatedAt,
 }
@@ -98,6 +100,7 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(Jobs::ExpiresAt).big_integer().not_null())
                     .col(ColumnDef::new(Jobs::NextAttemptAt).big_integer().not_null())
                     .col(ColumnDef::new(Jobs::LeaseUntil).big_integer().null())
+                    .col(ColumnDef::new(Jobs::LeaseToken).string().null())
                     .col(ColumnDef::new(Jobs::LastError).text().not_null())
                     .col(ColumnDef::new(Jobs::UpdatedAt).big_integer().not_null())
                     .to_owned(),

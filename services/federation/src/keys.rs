@@ -54,7 +54,8 @@ impl KeyCache {
             .as_ref()
             .is_some_and(|keys| key_id.is_empty() || keys.iter().any(|k| k.key_id == key_id));
         let fresh = entry.fetched.is_some_and(|at| at.elapsed() < MAX_AGE);
-        (entry.keys.clone(), !recently_tried && !(has_key && fresh))
+        let usable = has_key && fresh;
+        (entry.keys.clone(), !(recently_tried || usable))
     }
 
     fn store(&self, origin: &Origin, keys: Option<Vec<PublicKey>>) {

@@ -166,7 +166,7 @@ fn consumer_spec() -> ConsumerSpec {
         filter: "federation.v1.job.>".into(),
         // Delivery problems are handled here (the job log), not by the bus giving up.
         max_deliver: u64::from(u32::MAX),
-        // Longer than a call may take (at most 20 s), so only a dead replica's jobs come back.
+        // Deliveries are acknowledged once recorded in the job log, before any call.
         ack_wait: Duration::from_secs(30),
         ordered: false,
     }
@@ -215,30 +215,37 @@ async fn intake(
         .await;
 }
 
-/// Runs waiting jobs from the log as they fall due; replicas take disjoint batches.
+/// Runs waiting jobs from the log as they fall due; replicas take disjoint batches, and take
+/// no more than they have call slots for, so no lease runs out while a job waits here.
 async fn retries(
     db: DatabaseConnection,
     worker: Arc<Worker>,
     permits: Arc<Semaphore>,
     shutdown: CancellationToken,
 ) {
-    const BATCH: u64 = 64;
+    const BATCH: usize = 64;
     loop {
-        let claimed = match store::jobs::claim_due(&db, db::now_millis(), BATCH).await {
-            Ok(rows) => rows,
-            Err(err) => {
-                tracing::warn!(error = %err, "cannot read due federation jobs");
-                Vec::new()
+        let room = permits.available_permits().min(BATCH);
+        let claimed = if room == 0 {
+            Vec::new()
+        } else {
+            let token = store::jobs::lease_token();
+            match store::jobs::claim_due(&db, db::now_millis(), room as u64, &token).await {
+                Ok(rows) => rows.into_iter().map(|row| (row, token.clone())).collect(),
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot read due federation jobs");
+                    Vec::new()
+                }
             }
         };
-        let full = claimed.len() as u64 == BATCH;
-        for row in claimed {
+        let full = room > 0 && claimed.len() == room;
+        for (row, token) in claimed {
             let Ok(permit) = permits.clone().acquire_owned().await else {
                 return;
             };
             let worker = worker.clone();
             tokio::spawn(async move {
-                worker.retry(row).await;
+                worker.retry(row, &token).await;
                 drop(permit);
             });
         }

@@ -57,8 +57,8 @@ impl Outbound {
     ) -> Result<Self, String> {
         let signer = Endpoint::from_shared(identity_internal_url.to_owned())
             .map_err(|e| format!("identity internal url {identity_internal_url}: {e}"))?
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(10))
+            .connect_timeout(Duration::from_secs(2))
+            .timeout(Duration::from_secs(5))
             .connect_lazy();
         Ok(Self {
             signer: ServerKeyInternalServiceClient::new(signer),

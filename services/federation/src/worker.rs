@@ -1,6 +1,10 @@
-//! The job runner. Jobs arrive from the work queue (any replica takes any job) or from the job
-//! log when a retry falls due. A destination in backoff is not called: its jobs wait in the log
-//! and the bus message is acknowledged, so one server being down never holds up the queue.
+//! The job runner. A job from the work queue (any replica takes any job) is first recorded in
+//! the job log under this replica's lease and only then acknowledged, so the bus never waits on
+//! a remote server and nothing is lost if this replica dies mid-call (the lease runs out and
+//! another replica takes the job from the log). Jobs also come from the log when a retry falls
+//! due. A destination in backoff is not called, and no destination gets more than
+//! `PER_DESTINATION` calls at once from one replica, so one slow or down server never holds up
+//! the others.
 
 use std::{
     collections::HashMap,
@@ -25,14 +29,18 @@ use crate::{
     store::{
         JobRow, dead_letters,
         destinations::{self, Gate},
-        jobs::{self as log, JobRecord},
+        jobs::{self as log, JobRecord, Outcome},
     },
 };
 
 /// A retry after our own signer failed.
 const LOCAL_RETRY_MS: i64 = 5_000;
+/// Calls in flight to one destination from one replica; more wait briefly in the log.
+const PER_DESTINATION: usize = 8;
+const BUSY_RETRY_MS: i64 = 200;
 /// How often a healthy destination's last success is written down (not on every call).
 const SUCCESS_RECORD_INTERVAL: Duration = Duration::from_secs(30);
+const MAX_TRACKED_DESTINATIONS: usize = 10_000;
 
 pub struct Worker {
     db: DatabaseConnection,
@@ -41,22 +49,56 @@ pub struct Worker {
     policy: OriginPolicy,
     allow_http: bool,
     recorded_success: Mutex<HashMap<String, Instant>>,
+    in_flight: Mutex<HashMap<String, usize>>,
 }
 
-/// How a job left the runner.
+/// How a run of a job ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Settled {
     Done,
     Waiting,
     Dead,
-    /// Already handled by another delivery.
-    Duplicate,
+    /// The lease ran out before the outcome was written; another replica has the job.
+    Lost,
+}
+
+/// A call slot for one destination, given back on drop.
+struct Slot<'a> {
+    worker: &'a Worker,
+    origin: &'a str,
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        let mut in_flight = self
+            .worker
+            .in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = in_flight.get_mut(self.origin) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                in_flight.remove(self.origin);
+            }
+        }
+    }
 }
 
 fn millis(ts: Option<prost_types::Timestamp>) -> i64 {
     ts.map_or(0, |t| {
         t.seconds.saturating_mul(1000) + i64::from(t.nanos) / 1_000_000
     })
+}
+
+fn record<'a>(job: &'a FederationJob, payload: &'a [u8], attempts: i32) -> JobRecord<'a> {
+    JobRecord {
+        id: &job.id,
+        kind: jobs::kind_name(job.kind.as_ref()),
+        destination: &job.destination,
+        payload,
+        attempts,
+        expires_at: millis(job.expires_at),
+    }
 }
 
 impl Worker {
@@ -74,11 +116,12 @@ impl Worker {
             policy,
             allow_http,
             recorded_success: Mutex::new(HashMap::new()),
+            in_flight: Mutex::new(HashMap::new()),
         }
     }
 
-    /// One delivery from the work queue. It is acknowledged once the job is done, waiting in
-    /// the log, or dead; only a database failure leaves it to the bus to deliver again.
+    /// One delivery from the work queue: recorded under a lease, acknowledged, then run. Only a
+    /// database failure leaves it to the bus to deliver again.
     pub async fn intake(&self, delivery: Delivery) {
         let payload = delivery.payload.clone();
         let job = match FederationJob::decode(payload.as_ref()) {
@@ -89,142 +132,174 @@ impl Worker {
                 return;
             }
         };
-        let settled = match log::state(&self.db, &job.id).await {
-            Ok(Some(_)) => Ok(Settled::Duplicate),
-            Ok(None) => self.handle(&job, &payload, 0).await,
-            Err(err) => Err(err),
-        };
-        let outcome = match settled {
-            Ok(settled) => {
-                tracing::debug!(job_id = %job.id, ?settled, "federation job settled");
-                delivery.ack().await
-            }
+        let record = record(&job, &payload, 0);
+        let token = log::lease_token();
+        let fresh = match log::begin(&self.db, &record, &token, now_millis()).await {
+            Ok(fresh) => fresh,
             Err(err) => {
                 tracing::warn!(job_id = %job.id, error = %err, "federation job not recorded; the bus will redeliver");
-                delivery.nak(Duration::from_secs(5)).await
+                if let Err(err) = delivery.nak(Duration::from_secs(5)).await {
+                    tracing::warn!(job_id = %job.id, error = %err, "could not settle a federation job");
+                }
+                return;
             }
         };
-        if let Err(err) = outcome {
-            tracing::warn!(job_id = %job.id, error = %err, "could not settle a federation job");
+        if let Err(err) = delivery.ack().await {
+            // Recorded already: a redelivery is recognised as a duplicate.
+            tracing::warn!(job_id = %job.id, error = %err, "could not acknowledge a federation job");
+        }
+        if fresh {
+            self.run(&job, &record, &token).await;
+        } else {
+            tracing::debug!(job_id = %job.id, "duplicate federation job dropped");
         }
     }
 
-    /// A job from the log whose retry is due (its lease is ours).
-    pub async fn retry(&self, row: JobRow) {
+    /// A job from the log whose retry is due, leased under `token`.
+    pub async fn retry(&self, row: JobRow, token: &str) {
         let Ok(job) = FederationJob::decode(row.payload.as_slice()) else {
             tracing::error!(job_id = %row.id, "malformed job in the log");
             return;
         };
-        if let Err(err) = self.handle(&job, &row.payload, row.attempts).await {
-            // The lease runs out and another pass takes it again.
-            tracing::warn!(job_id = %row.id, error = %err, "federation retry failed");
+        self.run(&job, &record(&job, &row.payload, row.attempts), token)
+            .await;
+    }
+
+    async fn run(&self, job: &FederationJob, record: &JobRecord<'_>, token: &str) {
+        match self.attempt(job, record, token).await {
+            Ok(Settled::Lost) => {
+                tracing::warn!(job_id = %job.id, "federation job's lease ran out; another replica has it");
+            }
+            Ok(settled) => tracing::debug!(job_id = %job.id, ?settled, "federation job settled"),
+            Err(err) => {
+                // The lease runs out and the job is taken again from the log.
+                tracing::warn!(job_id = %job.id, error = %err, "federation job outcome not recorded");
+            }
         }
     }
 
-    async fn handle(
+    fn slot<'a>(&'a self, origin: &'a str) -> Option<Slot<'a>> {
+        let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        let count = in_flight.entry(origin.to_owned()).or_default();
+        if *count >= PER_DESTINATION {
+            return None;
+        }
+        *count += 1;
+        Some(Slot {
+            worker: self,
+            origin,
+        })
+    }
+
+    async fn attempt(
         &self,
         job: &FederationJob,
-        payload: &[u8],
-        attempts: i32,
+        record: &JobRecord<'_>,
+        token: &str,
     ) -> Result<Settled, DbErr> {
         let now = now_millis();
-        let record = JobRecord {
-            id: &job.id,
-            kind: jobs::kind_name(job.kind.as_ref()),
-            destination: &job.destination,
-            payload,
-            attempts,
-            expires_at: millis(job.expires_at),
-        };
         let destination = match Origin::parse(&job.destination, self.allow_http) {
             Ok(origin) => origin,
             Err(err) => {
-                return self
-                    .bury(&record, &format!("invalid destination: {err}"))
-                    .await;
+                let error = format!("invalid destination: {err}");
+                return self.bury(record, token, &error).await;
             }
         };
         if !self.policy.permits(&destination) {
-            return self
-                .bury(&record, "destination denied by the federation policy")
-                .await;
+            let error = "destination denied by the federation policy";
+            return self.bury(record, token, error).await;
         }
         if !self.allow_http && is_internal_address(&destination) {
-            return self
-                .bury(&record, "destination is an internal network address")
-                .await;
+            let error = "destination is an internal network address";
+            return self.bury(record, token, error).await;
         }
         if record.expires_at <= now {
-            return self
-                .bury(&record, "expired before it could be delivered")
-                .await;
+            let error = "expired before it could be delivered";
+            return self.bury(record, token, error).await;
         }
         let probe = match destinations::gate(&self.db, &job.destination, now).await? {
             Gate::Go { probe } => probe,
             Gate::Wait(until) => {
                 let until = destinations::jitter(until - now).max(0) + now;
-                log::park(&self.db, &record, until, "destination in backoff", now).await?;
-                return Ok(Settled::Waiting);
+                return self
+                    .wait(record, token, until, "destination in backoff")
+                    .await;
             }
         };
+        let Some(slot) = self.slot(&job.destination) else {
+            let next = now + destinations::jitter(BUSY_RETRY_MS);
+            return self.wait(record, token, next, "destination busy").await;
+        };
         let outcome = calls::run(&self.outbound, &destination, job, self.allow_http).await;
+        drop(slot);
         let now = now_millis();
+        let attempts = record.attempts.saturating_add(1);
+        let record = JobRecord {
+            attempts,
+            ..*record
+        };
         match outcome {
             Ok(effects) => {
-                self.complete(&record, effects, now).await?;
+                let settled = self.complete(&record, token, effects, now).await?;
                 self.answered(&job.destination, probe, now).await?;
-                Ok(Settled::Done)
+                Ok(settled)
             }
             Err(Failure::Transient(error)) => {
                 tracing::info!(job_id = %job.id, destination = %job.destination, %error, "federation call failed; will retry");
                 let next =
                     destinations::failed(&self.db, &job.destination, &error, probe, now).await?;
-                let record = JobRecord {
-                    attempts: attempts + 1,
-                    ..record
-                };
                 if next >= record.expires_at {
-                    let reason = format!(
-                        "expired after {} attempts; last error: {error}",
-                        record.attempts
-                    );
-                    return self.bury(&record, &reason).await;
+                    let reason = format!("expired after {attempts} attempts; last error: {error}");
+                    return self.bury(&record, token, &reason).await;
                 }
-                log::park(&self.db, &record, next, &error, now).await?;
-                Ok(Settled::Waiting)
+                self.wait(&record, token, next, &error).await
             }
             Err(Failure::Local(error)) => {
                 tracing::warn!(job_id = %job.id, %error, "cannot sign federation call; will retry");
-                log::park(&self.db, &record, now + LOCAL_RETRY_MS, &error, now).await?;
-                Ok(Settled::Waiting)
+                self.wait(&record, token, now + LOCAL_RETRY_MS, &error)
+                    .await
             }
             Err(Failure::Permanent(error)) => {
                 self.answered(&job.destination, probe, now).await?;
-                let record = JobRecord {
-                    attempts: attempts + 1,
-                    ..record
-                };
-                self.bury(&record, &error).await
+                self.bury(&record, token, &error).await
             }
         }
     }
 
-    /// Records the job as done and its effects, in one transaction.
+    async fn wait(
+        &self,
+        record: &JobRecord<'_>,
+        token: &str,
+        next_attempt_at: i64,
+        error: &str,
+    ) -> Result<Settled, DbErr> {
+        let outcome = Outcome::Waiting {
+            next_attempt_at,
+            error,
+        };
+        let kept = log::settle(&self.db, record, token, outcome, now_millis()).await?;
+        Ok(if kept {
+            Settled::Waiting
+        } else {
+            Settled::Lost
+        })
+    }
+
+    /// Records the job as done and its effects, in one transaction, if the lease is still ours.
     async fn complete(
         &self,
         record: &JobRecord<'_>,
+        token: &str,
         effects: Effects,
         now: i64,
-    ) -> Result<(), DbErr> {
+    ) -> Result<Settled, DbErr> {
         let txn = self.db.begin().await?;
-        log::finish(&txn, record, now).await?;
+        if !log::settle(&txn, record, token, Outcome::Done, now).await? {
+            return Ok(Settled::Lost);
+        }
         for result in &effects.results {
-            self.outbox
-                .enqueue(
-                    &txn,
-                    OutboxEvent::new(calls::result_subject(result), result),
-                )
-                .await?;
+            let event = OutboxEvent::new(calls::result_subject(result), result);
+            self.outbox.enqueue(&txn, event).await?;
         }
         for job in &effects.jobs {
             self.outbox.enqueue(&txn, jobs::job_event(job)).await?;
@@ -233,7 +308,7 @@ impl Worker {
         if !effects.results.is_empty() || !effects.jobs.is_empty() {
             self.outbox.wake();
         }
-        Ok(())
+        Ok(Settled::Done)
     }
 
     /// The destination answered: clear its backoff, and if it was unhealthy, make its waiting
@@ -250,6 +325,9 @@ impl Worker {
             {
                 return Ok(());
             }
+            if recorded.len() >= MAX_TRACKED_DESTINATIONS {
+                recorded.clear();
+            }
             recorded.insert(origin.to_owned(), Instant::now());
         }
         if destinations::succeeded(&self.db, origin, now).await? {
@@ -259,10 +337,17 @@ impl Worker {
         Ok(())
     }
 
-    async fn bury(&self, record: &JobRecord<'_>, error: &str) -> Result<Settled, DbErr> {
-        tracing::warn!(job_id = %record.id, kind = record.kind, destination = %record.destination, %error, "federation job dead-lettered");
+    async fn bury(
+        &self,
+        record: &JobRecord<'_>,
+        token: &str,
+        error: &str,
+    ) -> Result<Settled, DbErr> {
         let now = now_millis();
         let txn = self.db.begin().await?;
+        if !log::settle(&txn, record, token, Outcome::Dead { error }, now).await? {
+            return Ok(Settled::Lost);
+        }
         dead_letters::insert(
             &txn,
             record.id,
@@ -273,8 +358,8 @@ impl Worker {
             now,
         )
         .await?;
-        log::mark_dead(&txn, record, error, now).await?;
         txn.commit().await?;
+        tracing::warn!(job_id = %record.id, kind = record.kind, destination = %record.destination, %error, "federation job dead-lettered");
         Ok(Settled::Dead)
     }
 
@@ -289,22 +374,13 @@ impl Worker {
             return Ok(true);
         };
         let now = now_millis();
-        let ttl = job.kind.as_ref().map_or(0, jobs::ttl_secs) * 1000;
-        let expires_at = now + ttl;
+        let expires_at = now + job.kind.as_ref().map_or(0, jobs::ttl_secs) * 1000;
         job.expires_at = Some(prost_types::Timestamp {
             seconds: expires_at / 1000,
             nanos: 0,
         });
         let payload = job.encode_to_vec();
-        let record = JobRecord {
-            id: &job.id,
-            kind: jobs::kind_name(job.kind.as_ref()),
-            destination: &job.destination,
-            payload: &payload,
-            attempts: 0,
-            expires_at,
-        };
-        log::park(&txn, &record, now, "retried by an operator", now).await?;
+        log::requeue(&txn, &record(&job, &payload, 0), now).await?;
         txn.commit().await?;
         Ok(true)
     }

@@ -43,6 +43,7 @@ pub mod job {
         pub expires_at: i64,
         pub next_attempt_at: i64,
         pub lease_until: Option<i64>,
+        pub lease_token: Option<String>,
         pub last_error: String,
         pub updated_at: i64,
     }

@@ -1,6 +1,8 @@
-//! The job log. A job that cannot go now waits here (with its next attempt time) instead of in
-//! the bus, so a down destination's backlog never holds up anyone else's jobs; finished jobs stay
-//! a week so a redelivered copy is recognised and dropped.
+//! The job log. Every job is recorded here before its bus message is acknowledged, under a lease
+//! held by the replica running it; a job that cannot go now waits here (with its next attempt
+//! time) instead of in the bus, so a down destination's backlog never holds up anyone else's
+//! jobs. Outcomes are written only by the lease holder (its token fences out a replica whose
+//! lease ran out), and finished jobs stay a week so a redelivered copy is recognised.
 
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
@@ -12,12 +14,12 @@ use super::entity::job::{ActiveModel, Column, Entity, Model};
 pub const WAITING: &str = "waiting";
 pub const DONE: &str = "done";
 pub const DEAD: &str = "dead";
-/// How long a replica may hold a claimed job before another may take it: longer than any call
-/// may take (mzchatd caps the call timeout at 20 s), short enough that a killed replica's jobs
-/// are soon taken over.
-const LEASE_MS: i64 = 30_000;
+/// How long a replica holds a job it runs: beyond signing (at most 5 s) plus a call (at most
+/// 20 s), and short enough that a dead replica's jobs are soon taken over.
+pub const LEASE_MS: i64 = 30_000;
 
 /// What the log knows of a job id.
+#[cfg(test)]
 pub async fn state(db: &impl ConnectionTrait, id: &str) -> Result<Option<String>, DbErr> {
     Ok(Entity::find_by_id(id).one(db).await?.map(|row| row.state))
 }
@@ -32,12 +34,92 @@ pub struct JobRecord<'a> {
     pub expires_at: i64,
 }
 
-async fn upsert(
+/// A fresh lease token.
+pub fn lease_token() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// Records a job arriving from the bus, leased to the caller. False when the log already has
+/// it (a redelivery): the caller must not run it.
+pub async fn begin(
     db: &impl ConnectionTrait,
     job: &JobRecord<'_>,
-    state: &str,
-    next_attempt_at: i64,
-    error: &str,
+    token: &str,
+    now: i64,
+) -> Result<bool, DbErr> {
+    let inserted = Entity::insert(ActiveModel {
+        id: Set(job.id.to_owned()),
+        kind: Set(job.kind.to_owned()),
+        destination: Set(job.destination.to_owned()),
+        payload: Set(job.payload.to_vec()),
+        state: Set(WAITING.to_owned()),
+        attempts: Set(job.attempts),
+        expires_at: Set(job.expires_at),
+        next_attempt_at: Set(now),
+        lease_until: Set(Some(now + LEASE_MS)),
+        lease_token: Set(Some(token.to_owned())),
+        last_error: Set(String::new()),
+        updated_at: Set(now),
+    })
+    .on_conflict(OnConflict::column(Column::Id).do_nothing().to_owned())
+    .exec_without_returning(db)
+    .await?;
+    Ok(inserted == 1)
+}
+
+/// How a run of a job ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome<'a> {
+    Done,
+    /// Try again at `next_attempt_at`.
+    Waiting {
+        next_attempt_at: i64,
+        error: &'a str,
+    },
+    Dead {
+        error: &'a str,
+    },
+}
+
+/// Writes the outcome of a run, releasing the lease. False when the caller no longer holds it
+/// (it ran out and another replica took the job): then nothing is written, and the caller must
+/// discard its results.
+pub async fn settle(
+    db: &impl ConnectionTrait,
+    job: &JobRecord<'_>,
+    token: &str,
+    outcome: Outcome<'_>,
+    now: i64,
+) -> Result<bool, DbErr> {
+    let (state, next, error) = match outcome {
+        Outcome::Done => (DONE, now, ""),
+        Outcome::Waiting {
+            next_attempt_at,
+            error,
+        } => (WAITING, next_attempt_at, error),
+        Outcome::Dead { error } => (DEAD, now, error),
+    };
+    let error: String = error.chars().take(500).collect();
+    let updated = Entity::update_many()
+        .col_expr(Column::State, state.into())
+        .col_expr(Column::Attempts, job.attempts.into())
+        .col_expr(Column::NextAttemptAt, next.into())
+        .col_expr(Column::LastError, error.into())
+        .col_expr(Column::LeaseUntil, Option::<i64>::None.into())
+        .col_expr(Column::LeaseToken, Option::<String>::None.into())
+        .col_expr(Column::UpdatedAt, now.into())
+        .filter(Column::Id.eq(job.id))
+        .filter(Column::LeaseToken.eq(token))
+        .filter(Column::State.eq(WAITING))
+        .exec(db)
+        .await?;
+    Ok(updated.rows_affected == 1)
+}
+
+/// Puts a job back to wait from now, with no lease (an operator's retry of a dead letter).
+pub async fn requeue(
+    db: &impl ConnectionTrait,
+    job: &JobRecord<'_>,
     now: i64,
 ) -> Result<(), DbErr> {
     Entity::insert(ActiveModel {
@@ -45,12 +127,13 @@ async fn upsert(
         kind: Set(job.kind.to_owned()),
         destination: Set(job.destination.to_owned()),
         payload: Set(job.payload.to_vec()),
-        state: Set(state.to_owned()),
+        state: Set(WAITING.to_owned()),
         attempts: Set(job.attempts),
         expires_at: Set(job.expires_at),
-        next_attempt_at: Set(next_attempt_at),
+        next_attempt_at: Set(now),
         lease_until: Set(None),
-        last_error: Set(error.chars().take(500).collect()),
+        lease_token: Set(None),
+        last_error: Set("retried by an operator".to_owned()),
         updated_at: Set(now),
     })
     .on_conflict(
@@ -62,6 +145,7 @@ async fn upsert(
                 Column::ExpiresAt,
                 Column::NextAttemptAt,
                 Column::LeaseUntil,
+                Column::LeaseToken,
                 Column::LastError,
                 Column::UpdatedAt,
             ])
@@ -72,33 +156,14 @@ async fn upsert(
     Ok(())
 }
 
-/// Keeps the job for another attempt at `next_attempt_at`.
-pub async fn park(
-    db: &impl ConnectionTrait,
-    job: &JobRecord<'_>,
-    next_attempt_at: i64,
-    error: &str,
-    now: i64,
-) -> Result<(), DbErr> {
-    upsert(db, job, WAITING, next_attempt_at, error, now).await
-}
-
-pub async fn finish(db: &impl ConnectionTrait, job: &JobRecord<'_>, now: i64) -> Result<(), DbErr> {
-    upsert(db, job, DONE, now, "", now).await
-}
-
-pub async fn mark_dead(
-    db: &impl ConnectionTrait,
-    job: &JobRecord<'_>,
-    error: &str,
-    now: i64,
-) -> Result<(), DbErr> {
-    upsert(db, job, DEAD, now, error, now).await
-}
-
-/// Takes up to `limit` waiting jobs that are due, leasing them to the caller. Replicas skip
+/// Takes up to `limit` waiting jobs that are due, leasing them under `token`. Replicas skip
 /// each other's locked rows (PostgreSQL), so they never take the same job.
-pub async fn claim_due(db: &DatabaseConnection, now: i64, limit: u64) -> Result<Vec<Model>, DbErr> {
+pub async fn claim_due(
+    db: &DatabaseConnection,
+    now: i64,
+    limit: u64,
+    token: &str,
+) -> Result<Vec<Model>, DbErr> {
     let txn = db.begin().await?;
     let mut due = Entity::find()
         .filter(Column::State.eq(WAITING))
@@ -120,6 +185,7 @@ pub async fn claim_due(db: &DatabaseConnection, now: i64, limit: u64) -> Result<
     if !rows.is_empty() {
         Entity::update_many()
             .col_expr(Column::LeaseUntil, (now + LEASE_MS).into())
+            .col_expr(Column::LeaseToken, token.into())
             .filter(Column::Id.is_in(rows.iter().map(|r| r.id.clone())))
             .exec(&txn)
             .await?;

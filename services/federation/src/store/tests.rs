@@ -107,55 +107,82 @@ async fn a_failing_destination_backs_off_and_is_probed_by_one_caller_at_a_time()
 }
 
 #[tokio::test]
-async fn waiting_jobs_are_claimed_once_until_their_lease_runs_out() {
+async fn jobs_are_run_by_one_lease_holder_at_a_time() {
+    use jobs::{LEASE_MS, Outcome, lease_token};
     let (db, dir) = database().await;
     let now = db::now_millis();
-    jobs::park(&db, &record("due", A), now - 1, "UNAVAILABLE", now)
-        .await
-        .expect("park");
-    jobs::park(&db, &record("later", A), now + 60_000, "UNAVAILABLE", now)
-        .await
-        .expect("park");
-    jobs::park(
-        &db,
-        &record("elsewhere", "https://b.example"),
-        now + 60_000,
-        "",
-        now,
-    )
-    .await
-    .expect("park");
+    let waiting = |next_attempt_at| Outcome::Waiting {
+        next_attempt_at,
+        error: "UNAVAILABLE",
+    };
+    for (id, destination, next) in [
+        ("due", A, now - 1),
+        ("later", A, now + 60_000),
+        ("elsewhere", "https://b.example", now + 60_000),
+    ] {
+        let token = lease_token();
+        assert!(
+            jobs::begin(&db, &record(id, destination), &token, now)
+                .await
+                .expect("begin")
+        );
+        assert!(
+            jobs::settle(&db, &record(id, destination), &token, waiting(next), now)
+                .await
+                .expect("settle")
+        );
+    }
+    // A redelivered job is recognised.
+    assert!(
+        !jobs::begin(&db, &record("due", A), &lease_token(), now)
+            .await
+            .expect("begin")
+    );
 
-    let claimed = jobs::claim_due(&db, now, 10).await.expect("claim");
+    let first = lease_token();
+    let claimed = jobs::claim_due(&db, now, 10, &first).await.expect("claim");
     assert_eq!(
         claimed.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(),
         ["due"]
     );
     assert!(
-        jobs::claim_due(&db, now, 10)
+        jobs::claim_due(&db, now, 10, &lease_token())
             .await
             .expect("claim")
             .is_empty(),
         "leased"
     );
-    let expired_lease = jobs::claim_due(&db, now + 31_000, 10).await.expect("claim");
-    assert_eq!(expired_lease.len(), 1, "a dead replica's job comes back");
+    // The lease runs out; another replica takes the job, and the first one's late outcome is
+    // refused.
+    let second = lease_token();
+    let retaken = jobs::claim_due(&db, now + LEASE_MS + 1, 10, &second)
+        .await
+        .expect("claim");
+    assert_eq!(retaken.len(), 1, "a dead replica's job comes back");
+    let late = jobs::settle(&db, &record("due", A), &first, Outcome::Done, now)
+        .await
+        .expect("settle");
+    assert!(!late, "a lost lease writes nothing");
+    assert!(
+        jobs::settle(&db, &record("due", A), &second, Outcome::Done, now)
+            .await
+            .expect("settle")
+    );
+    assert_eq!(
+        jobs::state(&db, "due").await.expect("state").as_deref(),
+        Some(jobs::DONE)
+    );
 
     // The destination answers again: its waiting jobs are due now, others stay put.
     assert_eq!(jobs::wake_destination(&db, A, now).await.expect("wake"), 1);
-    let woken = jobs::claim_due(&db, now, 10).await.expect("claim");
+    let woken = jobs::claim_due(&db, now, 10, &lease_token())
+        .await
+        .expect("claim");
     assert_eq!(
         woken.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(),
         ["later"]
     );
 
-    jobs::finish(&db, &record("later", A), now)
-        .await
-        .expect("finish");
-    assert_eq!(
-        jobs::state(&db, "later").await.expect("state").as_deref(),
-        Some(jobs::DONE)
-    );
     assert_eq!(
         jobs::prune(&db, now + 1).await.expect("prune"),
         1,
