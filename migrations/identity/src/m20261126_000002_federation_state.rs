@@ -16,6 +16,17 @@ enum PushDelegationTokens {
     RevokedAt,
 }
 
+/// Audiences that may not get a new delegation token for a user until a time: set when a
+/// propagated ban leaves the user no guild there, so the next VerifyUser does not undo the
+/// revocation.
+#[derive(DeriveIden)]
+enum DelegationSuppressions {
+    Table,
+    UserId,
+    Audience,
+    Until,
+}
+
 #[derive(DeriveIden)]
 enum Accounts {
     Table,
@@ -23,6 +34,9 @@ enum Accounts {
     VerifiedAt,
     /// When the last refresh (VerifyUser) was queued.
     RefreshQueuedAt,
+    /// K_id's signature over the migration last applied (with `migration_timestamp`), shown to
+    /// servers that still think the user lives here.
+    MigrationSignature,
 }
 
 #[derive(DeriveIden)]
@@ -85,6 +99,33 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(DelegationSuppressions::Table)
+                    .col(
+                        ColumnDef::new(DelegationSuppressions::UserId)
+                            .string()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(DelegationSuppressions::Audience)
+                            .string()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(DelegationSuppressions::Until)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .primary_key(
+                        Index::create()
+                            .col(DelegationSuppressions::UserId)
+                            .col(DelegationSuppressions::Audience),
+                    )
+                    .to_owned(),
+            )
+            .await?;
         // SQLite adds one column per statement.
         for column in [Accounts::VerifiedAt, Accounts::RefreshQueuedAt] {
             manager
@@ -96,6 +137,14 @@ impl MigrationTrait for Migration {
                 )
                 .await?;
         }
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Accounts::Table)
+                    .add_column(ColumnDef::new(Accounts::MigrationSignature).blob().null())
+                    .to_owned(),
+            )
+            .await?;
         // The same ban reported twice is stored once.
         manager
             .create_index(
@@ -121,7 +170,11 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        for column in [Accounts::VerifiedAt, Accounts::RefreshQueuedAt] {
+        for column in [
+            Accounts::VerifiedAt,
+            Accounts::RefreshQueuedAt,
+            Accounts::MigrationSignature,
+        ] {
             manager
                 .alter_table(
                     Table::alter()
@@ -131,6 +184,13 @@ impl MigrationTrait for Migration {
                 )
                 .await?;
         }
+        manager
+            .drop_table(
+                Table::drop()
+                    .table(DelegationSuppressions::Table)
+                    .to_owned(),
+            )
+            .await?;
         manager
             .drop_table(Table::drop().table(PushDelegationTokens::Table).to_owned())
             .await

@@ -17,7 +17,8 @@ pub struct VerifyUserResponse {
     #[prost(message, repeated, tag = "3")]
     pub revocations: ::prost::alloc::vec::Vec<super::super::common::v1::SignedStatement>,
     /// SignedStatement of a common.v1.PushDelegationToken (TYPE "push-delegation-token", signed by
-    /// this server's key) whose audience is the calling origin, valid 30 days.
+    /// this server's key) whose audience is the calling origin, valid 30 days. Absent for 30 days
+    /// after a PropagateBan from the calling origin left the user no guild there.
     #[prost(message, optional, tag = "4")]
     pub push_delegation_token: ::core::option::Option<
         super::super::common::v1::SignedStatement,
@@ -221,8 +222,10 @@ pub mod identity_federation_service_client {
         /// Authenticated by the signed s2s metadata. The authoritative view of a user this server
         /// hosts, and a push delegation token for the calling origin. Not hosted here: NOT_FOUND (the
         /// caller marks its shadow account rejected). Moved away: FAILED_PRECONDITION with
-        /// google.rpc.ErrorInfo reason HOMESERVER_MOVED and metadata `new_homeserver` = the new origin
-        /// (the caller follows it once).
+        /// google.rpc.ErrorInfo reason HOMESERVER_MOVED and metadata `new_homeserver` = the new origin,
+        /// `migration_timestamp` (decimal) and `migration_signature` (unpadded base64url) = the
+        /// migration proof that moved the user (the caller follows it once, and applies it only if it
+        /// is newer than any move it knows).
         pub async fn verify_user(
             &mut self,
             request: impl tonic::IntoRequest<super::VerifyUserRequest>,
@@ -286,8 +289,10 @@ pub mod identity_federation_service_client {
             self.inner.unary(req, path, codec).await
         }
         /// Authenticated by the signed s2s metadata. A guild on the calling origin banned a user homed
-        /// here; recorded in the user's ban notifications. User not hosted here: NOT_FOUND. The same
-        /// (origin, guild_id, user_id, banned_at) again: success, nothing changes.
+        /// here; recorded in the user's ban notifications. User not hosted here: NOT_FOUND; moved away:
+        /// FAILED_PRECONDITION / HOMESERVER_MOVED as for VerifyUser (the caller forwards the notice
+        /// once). The same (origin, guild_id, user_id, banned_at) again: success, nothing changes. At
+        /// most 100 notices per user and origin are kept.
         pub async fn propagate_ban(
             &mut self,
             request: impl tonic::IntoRequest<super::PropagateBanRequest>,
@@ -335,8 +340,10 @@ pub mod identity_federation_service_server {
         /// Authenticated by the signed s2s metadata. The authoritative view of a user this server
         /// hosts, and a push delegation token for the calling origin. Not hosted here: NOT_FOUND (the
         /// caller marks its shadow account rejected). Moved away: FAILED_PRECONDITION with
-        /// google.rpc.ErrorInfo reason HOMESERVER_MOVED and metadata `new_homeserver` = the new origin
-        /// (the caller follows it once).
+        /// google.rpc.ErrorInfo reason HOMESERVER_MOVED and metadata `new_homeserver` = the new origin,
+        /// `migration_timestamp` (decimal) and `migration_signature` (unpadded base64url) = the
+        /// migration proof that moved the user (the caller follows it once, and applies it only if it
+        /// is newer than any move it knows).
         async fn verify_user(
             &self,
             request: tonic::Request<super::VerifyUserRequest>,
@@ -360,8 +367,10 @@ pub mod identity_federation_service_server {
             Err(tonic::Status::unimplemented("Not yet implemented"))
         }
         /// Authenticated by the signed s2s metadata. A guild on the calling origin banned a user homed
-        /// here; recorded in the user's ban notifications. User not hosted here: NOT_FOUND. The same
-        /// (origin, guild_id, user_id, banned_at) again: success, nothing changes.
+        /// here; recorded in the user's ban notifications. User not hosted here: NOT_FOUND; moved away:
+        /// FAILED_PRECONDITION / HOMESERVER_MOVED as for VerifyUser (the caller forwards the notice
+        /// once). The same (origin, guild_id, user_id, banned_at) again: success, nothing changes. At
+        /// most 100 notices per user and origin are kept.
         async fn propagate_ban(
             &self,
             request: tonic::Request<super::PropagateBanRequest>,
@@ -1040,6 +1049,10 @@ pub struct PropagateBanJob {
     pub banned_at: ::core::option::Option<::prost_types::Timestamp>,
     #[prost(uint32, tag = "6")]
     pub remaining_memberships: u32,
+    /// Set on the copy federation-sync sends to a new home server after HOMESERVER_MOVED; such a
+    /// job follows no further move.
+    #[prost(bool, tag = "7")]
+    pub follow_up: bool,
 }
 /// What a remote server answered, as an event for the services that keep copies (identity: the
 /// shadow account; guild: member profiles; push-relay: the delegation token). Subject
@@ -1108,6 +1121,13 @@ pub struct HomeServerMoved {
     pub user_id: ::prost::alloc::string::String,
     #[prost(string, tag = "2")]
     pub new_homeserver: ::prost::alloc::string::String,
+    /// The migration the old home applied (from its ErrorInfo metadata): identity checks the K_id
+    /// signature over `new_homeserver|migration_timestamp` and applies only a move newer than any
+    /// it knows, so a former home cannot replay an older one.
+    #[prost(int64, tag = "3")]
+    pub migration_timestamp: i64,
+    #[prost(bytes = "vec", tag = "4")]
+    pub migration_signature: ::prost::alloc::vec::Vec<u8>,
 }
 /// A job that will not be tried again unless an operator retries it.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]

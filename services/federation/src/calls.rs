@@ -3,9 +3,9 @@
 
 use mzchat_platform::{Origin, federation::jobs::new_job};
 use mzchat_proto::federation::{
-    FederationJob, FederationResult, HomeServerMoved, PropagateBanRequest, PushNotificationRequest,
-    UpdateHomeServerRequest, UserRejected, UserVerified, VerifyUserJob, VerifyUserRequest,
-    federation_job::Kind, federation_result::Result as Outcome,
+    FederationJob, FederationResult, HomeServerMoved, PropagateBanJob, PropagateBanRequest,
+    PushNotificationRequest, UpdateHomeServerRequest, UserRejected, UserVerified, VerifyUserJob,
+    VerifyUserRequest, federation_job::Kind, federation_result::Result as Outcome,
 };
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
@@ -66,14 +66,50 @@ fn failure(err: CallError) -> Failure {
     }
 }
 
-fn moved_to(status: &Status) -> Option<String> {
+/// A HOMESERVER_MOVED answer: where the user went, and the migration's proof.
+struct Moved {
+    new_homeserver: String,
+    migration_timestamp: i64,
+    migration_signature: Vec<u8>,
+}
+
+/// Reads HOMESERVER_MOVED from a status; the new home must be a valid origin other than the
+/// server that answered.
+fn moved(status: &Status, answered: &Origin, allow_http: bool) -> Option<Result<Moved, Failure>> {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
     if status.code() != Code::FailedPrecondition {
         return None;
     }
     let info = status.get_details_error_info()?;
-    (info.reason == "HOMESERVER_MOVED")
-        .then(|| info.metadata.get("new_homeserver").cloned())
-        .flatten()
+    if info.reason != "HOMESERVER_MOVED" {
+        return None;
+    }
+    let named = info
+        .metadata
+        .get("new_homeserver")
+        .cloned()
+        .unwrap_or_default();
+    let new_homeserver = match Origin::parse(&named, allow_http) {
+        Ok(origin) if origin != *answered => origin.to_string(),
+        _ => {
+            return Some(Err(Failure::Permanent(format!(
+                "HOMESERVER_MOVED names an invalid new home {named:?}"
+            ))));
+        }
+    };
+    Some(Ok(Moved {
+        new_homeserver,
+        migration_timestamp: info
+            .metadata
+            .get("migration_timestamp")
+            .and_then(|t| t.parse().ok())
+            .unwrap_or_default(),
+        migration_signature: info
+            .metadata
+            .get("migration_signature")
+            .and_then(|s| URL_SAFE_NO_PAD.decode(s).ok())
+            .unwrap_or_default(),
+    }))
 }
 
 fn result(job: &FederationJob, outcome: Outcome) -> FederationResult {
@@ -112,20 +148,16 @@ async fn verify_user(
                 user_id: verify.user_id.clone(),
             })
         }
-        Err(CallError::Remote(status)) if moved_to(&status).is_some() => {
-            let named = moved_to(&status).unwrap_or_default();
-            let new_homeserver = match Origin::parse(&named, allow_http) {
-                Ok(origin) if origin != *destination => origin.to_string(),
-                _ => {
-                    return Err(Failure::Permanent(format!(
-                        "HOMESERVER_MOVED names an invalid new home {named:?}"
-                    )));
-                }
-            };
+        Err(CallError::Remote(status)) if moved(&status, destination, allow_http).is_some() => {
+            let moved = moved(&status, destination, allow_http).unwrap_or_else(|| {
+                Err(Failure::Permanent(
+                    "HOMESERVER_MOVED without details".into(),
+                ))
+            })?;
             let mut effects = Effects::default();
             if !verify.follow_up {
                 effects.jobs.push(new_job(
-                    &new_homeserver,
+                    &moved.new_homeserver,
                     Kind::VerifyUser(VerifyUserJob {
                         user_id: verify.user_id.clone(),
                         follow_up: true,
@@ -136,7 +168,9 @@ async fn verify_user(
                 job,
                 Outcome::HomeServerMoved(HomeServerMoved {
                     user_id: verify.user_id.clone(),
-                    new_homeserver,
+                    new_homeserver: moved.new_homeserver,
+                    migration_timestamp: moved.migration_timestamp,
+                    migration_signature: moved.migration_signature,
                 }),
             ));
             return Ok(effects);
@@ -179,8 +213,8 @@ pub async fn run(
                 )
                 .await,
         ),
-        Some(Kind::PropagateBan(ban)) => notice(
-            outbound
+        Some(Kind::PropagateBan(ban)) => {
+            let answer = outbound
                 .propagate_ban(
                     destination,
                     PropagateBanRequest {
@@ -192,8 +226,30 @@ pub async fn run(
                         remaining_memberships: ban.remaining_memberships,
                     },
                 )
-                .await,
-        ),
+                .await;
+            match answer {
+                // The user moved: the notice goes to the new home, once.
+                Err(CallError::Remote(status)) if !ban.follow_up => {
+                    match moved(&status, destination, allow_http) {
+                        Some(moved) => {
+                            let forward = PropagateBanJob {
+                                follow_up: true,
+                                ..ban.clone()
+                            };
+                            Ok(Effects {
+                                results: vec![],
+                                jobs: vec![new_job(
+                                    &moved?.new_homeserver,
+                                    Kind::PropagateBan(forward),
+                                )],
+                            })
+                        }
+                        None => notice(Err(CallError::Remote(status))),
+                    }
+                }
+                answer => notice(answer),
+            }
+        }
         Some(Kind::PushNotification(push)) => outbound
             .push_notification(
                 destination,

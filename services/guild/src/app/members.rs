@@ -198,6 +198,7 @@ impl GuildApp {
                     nanos: 0,
                 }),
                 remaining_memberships: u32::try_from(remaining).unwrap_or(u32::MAX),
+                follow_up: false,
             };
             let job = jobs::new_job(&home, federation_job::Kind::PropagateBan(job));
             self.outbox.enqueue(&txn, jobs::job_event(&job)).await?;

@@ -1,15 +1,11 @@
-//! Identity's part in federation (PROTOCOL.md sections 7 and 8): answering other servers about
-//! users homed here, applying what home servers answer about shadow accounts, and signing the
-//! calls federation-sync makes on this server's behalf.
+//! Identity's answers to other servers (PROTOCOL.md sections 7 and 8) about users homed here,
+//! and the signing of the calls federation-sync makes on this server's behalf.
 
 use ed25519_dalek::Signer;
 use mzchat_platform::{Origin, federation::s2s};
 use mzchat_proto::{
     common::{PushDelegationToken, SignedStatement},
-    federation::{
-        FederationResult, PropagateBanRequest, UpdateHomeServerRequest, UserVerified,
-        VerifyUserResponse, federation_result::Result as Outcome,
-    },
+    federation::{PropagateBanRequest, UpdateHomeServerRequest, VerifyUserResponse},
     signing,
 };
 use sea_orm::TransactionTrait;
@@ -20,20 +16,16 @@ use crate::{
         IdentityError, Result,
         account::{AccountKind, Verification},
         invalid,
-        login::{parse_user_id, verify_revocation},
+        login::parse_user_id,
         unix_now,
     },
     events,
     grpc::convert,
     keys::KeyPurpose,
-    store::{self, federation::HomeProfile},
+    store::{self, federation::Migration},
 };
 
 const DELEGATION_LIFETIME_SECS: i64 = 30 * 86_400;
-/// Shadow accounts seen this recently are refreshed...
-const REFRESH_SEEN_WITHIN_MS: i64 = 30 * 86_400_000;
-/// ...this often.
-const REFRESH_EVERY_MS: i64 = 86_400_000;
 
 fn not_hosted(user_id: &str) -> IdentityError {
     IdentityError::NotFound(format!("user {user_id} is not homed on this server"))
@@ -55,6 +47,19 @@ fn check_signing_request(method_path: &str, request_sha256: &[u8]) -> Result<()>
         return Err(invalid("request_sha256 must be 32 bytes"));
     }
     Ok(())
+}
+
+/// Checks K_id's signature over a move (`new_home|timestamp`, PROTOCOL.md section 8).
+pub(super) fn verify_move(user_id: &str, migration: &Migration<'_>) -> Result<()> {
+    let root = parse_user_id(user_id)?;
+    let input = signing::migration_signing_input(migration.new_home, migration.timestamp);
+    let signature = ed25519_dalek::Signature::from_slice(migration.signature)
+        .map_err(|_| IdentityError::PermissionDenied("migration_signature is malformed".into()))?;
+    root.verify_strict(&input, &signature).map_err(|_| {
+        IdentityError::PermissionDenied(
+            "migration signature does not verify under the user's root key".into(),
+        )
+    })
 }
 
 impl IdentityApp {
@@ -95,21 +100,39 @@ impl IdentityApp {
         user_id: &str,
     ) -> Result<VerifyUserResponse> {
         parse_user_id(user_id)?;
+        self.hosted_here(user_id).await?;
         let account = store::accounts::find(&self.db, user_id)
             .await?
-            .filter(|a| a.kind == AccountKind::Local)
             .ok_or_else(|| not_hosted(user_id))?;
-        if account.home_server != self.me().as_str() {
-            return Err(IdentityError::HomeserverMoved {
-                new_homeserver: account.home_server,
-            });
-        }
         let revocations = store::federation::revocation_statements(&self.db, user_id)
             .await?
             .into_iter()
             .map(|(body, signature)| SignedStatement { body, signature })
             .collect();
+        let push_delegation_token = self.delegation_token(user_id, caller).await?;
+        Ok(VerifyUserResponse {
+            profile: Some(convert::profile(
+                &account,
+                &self.config.server.assets_origin,
+            )),
+            home_server: self.me().to_string(),
+            revocations,
+            push_delegation_token,
+        })
+    }
+
+    /// The push delegation token for `caller`, signed by the server key; none while a
+    /// propagated ban suppresses it.
+    async fn delegation_token(
+        &self,
+        user_id: &str,
+        caller: &Origin,
+    ) -> Result<Option<SignedStatement>> {
         let now = unix_now();
+        if store::federation::delegation_suppressed(&self.db, user_id, caller.as_str(), now).await?
+        {
+            return Ok(None);
+        }
         let delegation = store::federation::delegation_for(
             &self.db,
             user_id,
@@ -131,19 +154,11 @@ impl IdentityApp {
             token_id: delegation.token_id,
             key_id,
         };
-        Ok(VerifyUserResponse {
-            profile: Some(convert::profile(
-                &account,
-                &self.config.server.assets_origin,
-            )),
-            home_server: self.me().to_string(),
-            revocations,
-            push_delegation_token: Some(signing::sign(
-                &key,
-                signing::PUSH_DELEGATION_TOKEN,
-                &token,
-            )),
-        })
+        Ok(Some(signing::sign(
+            &key,
+            signing::PUSH_DELEGATION_TOKEN,
+            &token,
+        )))
     }
 
     /// UpdateHomeServer from `caller`: the user moved to `caller` (PROTOCOL.md section 8).
@@ -152,18 +167,12 @@ impl IdentityApp {
         caller: &Origin,
         request: &UpdateHomeServerRequest,
     ) -> Result<()> {
-        let root = parse_user_id(&request.user_id)?;
-        let input =
-            signing::migration_signing_input(&request.new_homeserver, request.migration_timestamp);
-        let signature = ed25519_dalek::Signature::from_slice(&request.migration_signature)
-            .map_err(|_| {
-                IdentityError::PermissionDenied("migration_signature is malformed".into())
-            })?;
-        root.verify_strict(&input, &signature).map_err(|_| {
-            IdentityError::PermissionDenied(
-                "migration signature does not verify under the user's root key".into(),
-            )
-        })?;
+        let migration = Migration {
+            new_home: &request.new_homeserver,
+            timestamp: request.migration_timestamp,
+            signature: &request.migration_signature,
+        };
+        verify_move(&request.user_id, &migration)?;
         if request.new_homeserver != caller.as_str() {
             return Err(IdentityError::PermissionDenied(format!(
                 "only the new home server may announce a migration; {caller} is not {}",
@@ -173,29 +182,27 @@ impl IdentityApp {
         let account = store::accounts::find(&self.db, &request.user_id)
             .await?
             .ok_or_else(|| IdentityError::NotFound(format!("no user {} here", request.user_id)))?;
-        let now_ms = mzchat_platform::db::now_millis();
-        let txn = self.db.begin().await?;
-        let applied = store::federation::migration_timestamp(&txn, &request.user_id).await?;
-        if applied.is_some_and(|ts| request.migration_timestamp <= ts) {
-            tracing::info!(user_id = %request.user_id, "migration not newer than the one applied; ignored");
-            return Ok(());
-        }
         let (kind, verification) = match account.kind {
             // Homed here until now: it moved away (logins answer HOMESERVER_MOVED from now on).
             AccountKind::Local => (AccountKind::Local, Verification::Verified),
             // Known here as a shadow: ask the new home server to confirm.
             AccountKind::Shadow => (AccountKind::Shadow, Verification::Pending),
         };
-        store::federation::move_home(
+        let now_ms = mzchat_platform::db::now_millis();
+        let txn = self.db.begin().await?;
+        let applied = store::federation::apply_migration(
             &txn,
             &request.user_id,
-            caller.as_str(),
+            &migration,
             kind,
             verification,
-            Some(request.migration_timestamp),
             now_ms,
         )
         .await?;
+        if !applied {
+            tracing::info!(user_id = %request.user_id, "migration not newer than the one applied; ignored");
+            return Ok(());
+        }
         if kind == AccountKind::Shadow {
             self.outbox
                 .enqueue(
@@ -210,6 +217,21 @@ impl IdentityApp {
         Ok(())
     }
 
+    /// A user homed here, or where they moved (HOMESERVER_MOVED with the migration's proof).
+    async fn hosted_here(&self, user_id: &str) -> Result<()> {
+        let account = store::accounts::find(&self.db, user_id)
+            .await?
+            .filter(|a| a.kind == AccountKind::Local)
+            .ok_or_else(|| not_hosted(user_id))?;
+        if account.home_server == self.me().as_str() {
+            return Ok(());
+        }
+        Err(IdentityError::HomeserverMoved {
+            new_homeserver: account.home_server,
+            proof: store::federation::applied_migration(&self.db, user_id).await?,
+        })
+    }
+
     /// PropagateBan from `caller`: recorded for the user; with no membership left there, the
     /// delegation tokens issued to `caller` for the user are revoked.
     pub async fn receive_ban(&self, caller: &Origin, request: &PropagateBanRequest) -> Result<()> {
@@ -221,10 +243,7 @@ impl IdentityApp {
             .banned_at
             .map(|t| t.seconds)
             .ok_or_else(|| invalid("banned_at is required"))?;
-        store::accounts::find(&self.db, &request.user_id)
-            .await?
-            .filter(|a| a.kind == AccountKind::Local && a.home_server == self.me().as_str())
-            .ok_or_else(|| not_hosted(&request.user_id))?;
+        self.hosted_here(&request.user_id).await?;
         let txn = self.db.begin().await?;
         let notice = store::federation::BanNotice {
             user_id: &request.user_id,
@@ -237,11 +256,14 @@ impl IdentityApp {
         let new =
             store::federation::record_ban(&txn, &notice, mzchat_platform::db::now_millis()).await?;
         let revoked = if request.remaining_memberships == 0 {
+            // The token B holds ends now, and B gets none for as long as a token would live.
+            let now = unix_now();
             store::federation::revoke_delegations(
                 &txn,
                 &request.user_id,
                 caller.as_str(),
-                unix_now(),
+                now,
+                now + DELEGATION_LIFETIME_SECS,
             )
             .await?
         } else {
@@ -252,134 +274,5 @@ impl IdentityApp {
             tracing::info!(user_id = %request.user_id, origin = %caller, guild_id = %request.guild_id, revoked, "ban notification received");
         }
         Ok(())
-    }
-
-    /// Applies a home server's answer about a shadow account (from federation-sync's results).
-    /// Answers from a server that is no longer the account's home are ignored.
-    pub async fn apply_federation_result(&self, result: &FederationResult) -> Result<()> {
-        let Some(outcome) = &result.result else {
-            return Ok(());
-        };
-        let user_id = match outcome {
-            Outcome::UserVerified(v) => &v.user_id,
-            Outcome::UserRejected(r) => &r.user_id,
-            Outcome::HomeServerMoved(m) => &m.user_id,
-        };
-        let Some(account) = store::accounts::find(&self.db, user_id).await? else {
-            return Ok(());
-        };
-        if account.kind != AccountKind::Shadow || account.home_server != result.origin {
-            tracing::debug!(%user_id, origin = %result.origin, "federation result for a former home ignored");
-            return Ok(());
-        }
-        let now_ms = mzchat_platform::db::now_millis();
-        let txn = self.db.begin().await?;
-        match outcome {
-            Outcome::UserVerified(verified) => self.apply_verified(&txn, verified, now_ms).await?,
-            Outcome::UserRejected(_) => {
-                store::federation::set_verification(&txn, user_id, Verification::Rejected, now_ms)
-                    .await?;
-                for device in store::devices::list(&txn, user_id).await? {
-                    store::sessions::revoke_device(&txn, user_id, &device.device_id, now_ms)
-                        .await?;
-                    let event = mzchat_proto::identity::DeviceRevoked {
-                        user_id: user_id.clone(),
-                        device_id: device.device_id,
-                        revoked_at: convert::timestamp_s(now_ms / 1000),
-                    };
-                    self.outbox
-                        .enqueue(&txn, events::device_revoked(&event))
-                        .await?;
-                }
-                tracing::warn!(%user_id, home = %result.origin, "home server does not know this user; shadow account rejected");
-            }
-            Outcome::HomeServerMoved(moved) => {
-                store::federation::move_home(
-                    &txn,
-                    user_id,
-                    &moved.new_homeserver,
-                    AccountKind::Shadow,
-                    Verification::Pending,
-                    None,
-                    now_ms,
-                )
-                .await?;
-                tracing::info!(%user_id, new_homeserver = %moved.new_homeserver, "shadow account's home server moved");
-            }
-        }
-        txn.commit().await?;
-        self.outbox.wake();
-        Ok(())
-    }
-
-    async fn apply_verified(
-        &self,
-        txn: &sea_orm::DatabaseTransaction,
-        verified: &UserVerified,
-        now_ms: i64,
-    ) -> Result<()> {
-        let profile = verified.profile.clone().unwrap_or_default();
-        let home = HomeProfile {
-            display_name: bounded(&profile.display_name, 64),
-            bio: bounded(&profile.bio, 512),
-            avatar_url: if self.acceptable_avatar_url(&profile.avatar_url) {
-                profile.avatar_url
-            } else {
-                String::new()
-            },
-            avatar_color: profile.avatar_color.min(0xFF_FF_FF),
-            presence_preference: profile.presence_preference,
-        };
-        let Some(account) =
-            store::federation::apply_verified(txn, &verified.user_id, &home, now_ms).await?
-        else {
-            return Ok(());
-        };
-        self.publish_profile(txn, &account).await?;
-        let now = now_ms / 1000;
-        for statement in &verified.revocations {
-            match verify_revocation(&verified.user_id, Some(statement), now) {
-                Ok(revocation) => {
-                    self.apply_revocation(txn, &revocation, now_ms).await?;
-                }
-                Err(err) => {
-                    tracing::warn!(user_id = %verified.user_id, error = %err, "home server sent a revocation that does not verify; ignored");
-                }
-            }
-        }
-        tracing::info!(user_id = %verified.user_id, "shadow account verified");
-        Ok(())
-    }
-
-    /// An avatar URL from another server: absolute https (http only in development), bounded.
-    fn acceptable_avatar_url(&self, url: &str) -> bool {
-        let scheme_ok = url.starts_with("https://")
-            || (self.config.server.insecure_dev && url.starts_with("http://"));
-        scheme_ok && url.len() <= 2048
-    }
-
-    /// Queues VerifyUser for shadow accounts seen in the last 30 days and not confirmed in the
-    /// last 24 hours; returns how many.
-    pub async fn refresh_shadows(&self, limit: u64) -> Result<usize> {
-        let now_ms = mzchat_platform::db::now_millis();
-        let due = store::federation::shadows_due(
-            &self.db,
-            now_ms - REFRESH_SEEN_WITHIN_MS,
-            now_ms - REFRESH_EVERY_MS,
-            limit,
-        )
-        .await?;
-        for (user_id, home) in &due {
-            let txn = self.db.begin().await?;
-            store::federation::mark_refresh_queued(&txn, user_id, now_ms).await?;
-            self.outbox
-                .enqueue(&txn, events::verify_user_job(user_id, home))
-                .await?;
-            txn.commit().await?;
-        }
-        if !due.is_empty() {
-            self.outbox.wake();
-        }
-        Ok(due.len())
     }
 }

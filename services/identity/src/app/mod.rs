@@ -5,6 +5,7 @@ mod account;
 mod federation;
 mod mailbox;
 mod session;
+mod shadows;
 
 use std::sync::Arc;
 

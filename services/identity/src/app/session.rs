@@ -134,7 +134,19 @@ impl IdentityApp {
                 }
                 account = self.migrate_here(&txn, account, migration, now_ms).await?;
             }
-            None if !created => self.check_existing(&account, &cert)?,
+            None if !created => {
+                if let Err(err) = self.check_existing(&account, &cert) {
+                    if self.moved_elsewhere(&account, &cert) {
+                        // Perhaps the user moved and this server has not heard: ask the home
+                        // it knows, which answers with the move and its proof. The question is
+                        // kept, the login is not.
+                        self.recheck_home(&txn, &account, now_ms).await?;
+                        txn.commit().await?;
+                        self.outbox.wake();
+                    }
+                    return Err(err);
+                }
+            }
             None => {}
         }
         if !created {
@@ -182,12 +194,46 @@ impl IdentityApp {
         ))
     }
 
+    /// A shadow account whose user now presents a certificate naming another home.
+    fn moved_elsewhere(&self, account: &Account, cert: &VerifiedCertificate) -> bool {
+        account.kind == AccountKind::Shadow && cert.home_server.as_str() != account.home_server
+    }
+
+    /// Queues VerifyUser to the account's recorded home, unless a question asked in the last
+    /// minute is still unanswered.
+    async fn recheck_home(
+        &self,
+        txn: &sea_orm::DatabaseTransaction,
+        account: &Account,
+        now_ms: i64,
+    ) -> Result<()> {
+        if store::federation::refresh_outstanding(txn, &account.user_id, now_ms - 60_000).await? {
+            return Ok(());
+        }
+        self.outbox
+            .enqueue(
+                txn,
+                events::verify_user_job(&account.user_id, &account.home_server),
+            )
+            .await?;
+        store::federation::mark_refresh_queued(txn, &account.user_id, now_ms).await?;
+        Ok(())
+    }
+
     fn check_existing(&self, account: &Account, cert: &VerifiedCertificate) -> Result<()> {
         let origin = self.config.server.origin.as_str();
         if account.kind == AccountKind::Local && account.home_server != origin {
             return Err(IdentityError::HomeserverMoved {
                 new_homeserver: account.home_server.clone(),
+                proof: None,
             });
+        }
+        if self.moved_elsewhere(account, cert) {
+            return Err(IdentityError::FailedPrecondition(format!(
+                "certificate names home server {} but this server knows the account as homed on \
+                 {}; it is asking {} again, so try again shortly if you moved",
+                cert.home_server, account.home_server, account.home_server
+            )));
         }
         if cert.home_server.as_str() != account.home_server {
             return Err(unauthenticated(format!(
@@ -283,23 +329,26 @@ impl IdentityApp {
         migration: &VerifiedMigration,
         now_ms: i64,
     ) -> Result<Account> {
-        let applied = store::federation::migration_timestamp(txn, &account.user_id).await?;
-        if applied.is_some_and(|ts| migration.timestamp <= ts) {
+        let me = self.config.server.origin.as_str();
+        let moved = store::federation::Migration {
+            new_home: me,
+            timestamp: migration.timestamp,
+            signature: &migration.signature,
+        };
+        let applied = store::federation::apply_migration(
+            txn,
+            &account.user_id,
+            &moved,
+            AccountKind::Local,
+            Verification::Verified,
+            now_ms,
+        )
+        .await?;
+        if !applied {
             return Err(IdentityError::FailedPrecondition(
                 "migration proof is not newer than the last migration of this account".into(),
             ));
         }
-        let me = self.config.server.origin.as_str();
-        store::federation::move_home(
-            txn,
-            &account.user_id,
-            me,
-            AccountKind::Local,
-            Verification::Verified,
-            Some(migration.timestamp),
-            now_ms,
-        )
-        .await?;
         for target in &migration.targets {
             let job = UpdateHomeServerJob {
                 user_id: account.user_id.clone(),

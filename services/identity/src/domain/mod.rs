@@ -22,7 +22,11 @@ pub enum IdentityError {
     #[error("{0}")]
     FailedPrecondition(String),
     #[error("this user's home server moved to {new_homeserver}")]
-    HomeserverMoved { new_homeserver: String },
+    HomeserverMoved {
+        new_homeserver: String,
+        /// The migration that moved the user (timestamp, K_id signature), for other servers.
+        proof: Option<(i64, Vec<u8>)>,
+    },
     #[error("{0}")]
     Unimplemented(String),
     /// A service this call depends on cannot be reached; retrying later may work.
@@ -55,10 +59,24 @@ impl DomainError for IdentityError {
 
     fn reason(&self) -> Option<ErrorReason> {
         match self {
-            IdentityError::HomeserverMoved { new_homeserver } => Some(ErrorReason {
-                reason: "HOMESERVER_MOVED",
-                metadata: vec![("new_homeserver".into(), new_homeserver.clone())],
-            }),
+            IdentityError::HomeserverMoved {
+                new_homeserver,
+                proof,
+            } => {
+                let mut metadata = vec![("new_homeserver".into(), new_homeserver.clone())];
+                if let Some((timestamp, signature)) = proof {
+                    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+                    metadata.push(("migration_timestamp".into(), timestamp.to_string()));
+                    metadata.push((
+                        "migration_signature".into(),
+                        URL_SAFE_NO_PAD.encode(signature),
+                    ));
+                }
+                Some(ErrorReason {
+                    reason: "HOMESERVER_MOVED",
+                    metadata,
+                })
+            }
             _ => None,
         }
     }

@@ -74,6 +74,7 @@ pub async fn insert(
         updated_at: Set(now_ms),
         last_seen_at: Set(now_ms),
         verified_at: Set(None),
+        migration_signature: Set(None),
         // A shadow account's first VerifyUser is queued with it.
         refresh_queued_at: Set((new.kind == AccountKind::Shadow).then_some(now_ms)),
     };

@@ -8,7 +8,10 @@ use sea_orm::{
 
 use super::{
     accounts::to_domain,
-    entity::{account, ban_notification, delegation_token, revocation as device_revocation},
+    entity::{
+        account, ban_notification, delegation_suppression, delegation_token,
+        revocation as device_revocation,
+    },
 };
 use crate::domain::account::{Account, AccountKind, Verification};
 
@@ -22,14 +25,20 @@ pub struct HomeProfile {
     pub presence_preference: i32,
 }
 
-pub async fn migration_timestamp(
+/// The migration last applied to the user: its timestamp and K_id signature.
+pub async fn applied_migration(
     conn: &impl ConnectionTrait,
     user_id: &str,
-) -> Result<Option<i64>, DbErr> {
+) -> Result<Option<(i64, Vec<u8>)>, DbErr> {
     Ok(account::Entity::find_by_id(user_id)
         .one(conn)
         .await?
-        .and_then(|m| m.migration_timestamp))
+        .and_then(|m| {
+            Some((
+                m.migration_timestamp?,
+                m.migration_signature.unwrap_or_default(),
+            ))
+        }))
 }
 
 /// Stores a home server's answer; the shown profile follows it unless the user unlinked it.
@@ -76,27 +85,45 @@ pub async fn set_verification(
     Ok(())
 }
 
-/// Records a new home server for the user (a migration, or a move another server reported).
-pub async fn move_home(
+/// A move of the user's home that K_id signed (`new_home|timestamp`).
+pub struct Migration<'a> {
+    pub new_home: &'a str,
+    pub timestamp: i64,
+    pub signature: &'a [u8],
+}
+
+/// Moves the user's home if `migration` is newer than any applied. One conditional update, so
+/// concurrent moves can never apply out of order; false when it is not newer.
+pub async fn apply_migration(
     conn: &impl ConnectionTrait,
     user_id: &str,
-    new_home: &str,
+    migration: &Migration<'_>,
     kind: AccountKind,
     verification: Verification,
-    migration_timestamp: Option<i64>,
     now_ms: i64,
-) -> Result<(), DbErr> {
-    let mut update = account::Entity::update_many()
-        .col_expr(account::Column::HomeServer, new_home.into())
+) -> Result<bool, DbErr> {
+    let applied = account::Entity::update_many()
+        .col_expr(account::Column::HomeServer, migration.new_home.into())
         .col_expr(account::Column::Kind, kind.as_str().into())
         .col_expr(account::Column::Verification, verification.as_str().into())
+        .col_expr(
+            account::Column::MigrationTimestamp,
+            migration.timestamp.into(),
+        )
+        .col_expr(
+            account::Column::MigrationSignature,
+            migration.signature.to_vec().into(),
+        )
         .col_expr(account::Column::UpdatedAt, now_ms.into())
-        .filter(account::Column::UserId.eq(user_id));
-    if let Some(ts) = migration_timestamp {
-        update = update.col_expr(account::Column::MigrationTimestamp, ts.into());
-    }
-    update.exec(conn).await?;
-    Ok(())
+        .filter(account::Column::UserId.eq(user_id))
+        .filter(
+            Condition::any()
+                .add(account::Column::MigrationTimestamp.is_null())
+                .add(account::Column::MigrationTimestamp.lt(migration.timestamp)),
+        )
+        .exec(conn)
+        .await?;
+    Ok(applied.rows_affected == 1)
 }
 
 /// Shadow accounts seen since `seen_after` whose last confirmation is older than `stale_before`
@@ -125,6 +152,22 @@ pub async fn shadows_due(
         .into_iter()
         .map(|m| (m.user_id, m.home_server))
         .collect())
+}
+
+/// Whether a refresh of the user was queued after `since` and is not answered yet.
+pub async fn refresh_outstanding(
+    conn: &impl ConnectionTrait,
+    user_id: &str,
+    since: i64,
+) -> Result<bool, DbErr> {
+    Ok(account::Entity::find_by_id(user_id)
+        .one(conn)
+        .await?
+        .is_some_and(|m| {
+            m.refresh_queued_at.is_some_and(|queued| {
+                queued > since && m.verified_at.is_none_or(|verified| verified < queued)
+            })
+        }))
 }
 
 pub async fn mark_refresh_queued(
@@ -160,6 +203,21 @@ pub struct Delegation {
     pub token_id: String,
     pub issued_at: i64,
     pub expires_at: i64,
+}
+
+/// Whether `audience` may not get a token for the user now (a propagated ban revoked it).
+pub async fn delegation_suppressed(
+    conn: &impl ConnectionTrait,
+    user_id: &str,
+    audience: &str,
+    now: i64,
+) -> Result<bool, DbErr> {
+    Ok(
+        delegation_suppression::Entity::find_by_id((user_id.to_owned(), audience.to_owned()))
+            .one(conn)
+            .await?
+            .is_some_and(|s| s.until > now),
+    )
 }
 
 /// The token issued to `audience` within the last day if there is one (so repeated
@@ -204,13 +262,30 @@ pub async fn delegation_for(
     Ok(token)
 }
 
-/// Revokes every token issued to `audience` for the user; returns how many.
+/// Revokes every token issued to `audience` for the user, and issues none there until
+/// `suppress_until`; returns how many were revoked.
 pub async fn revoke_delegations(
     conn: &impl ConnectionTrait,
     user_id: &str,
     audience: &str,
     now: i64,
+    suppress_until: i64,
 ) -> Result<u64, DbErr> {
+    delegation_suppression::Entity::insert(delegation_suppression::ActiveModel {
+        user_id: Set(user_id.to_owned()),
+        audience: Set(audience.to_owned()),
+        until: Set(suppress_until),
+    })
+    .on_conflict(
+        OnConflict::columns([
+            delegation_suppression::Column::UserId,
+            delegation_suppression::Column::Audience,
+        ])
+        .update_column(delegation_suppression::Column::Until)
+        .to_owned(),
+    )
+    .exec_without_returning(conn)
+    .await?;
     Ok(delegation_token::Entity::update_many()
         .col_expr(delegation_token::Column::RevokedAt, now.into())
         .filter(delegation_token::Column::UserId.eq(user_id))
@@ -230,12 +305,25 @@ pub struct BanNotice<'a> {
     pub banned_at: i64,
 }
 
-/// Stores a ban notification once; false when it was already there.
+/// Ban notices kept per user and reporting server.
+pub const MAX_BAN_NOTICES_PER_ORIGIN: u64 = 100;
+
+/// Stores a ban notification once; false when it was already there, or the user already has
+/// `MAX_BAN_NOTICES_PER_ORIGIN` from that server.
 pub async fn record_ban(
     conn: &impl ConnectionTrait,
     notice: &BanNotice<'_>,
     now_ms: i64,
 ) -> Result<bool, DbErr> {
+    use sea_orm::PaginatorTrait;
+    let stored = ban_notification::Entity::find()
+        .filter(ban_notification::Column::UserId.eq(notice.user_id))
+        .filter(ban_notification::Column::Origin.eq(notice.origin))
+        .count(conn)
+        .await?;
+    if stored >= MAX_BAN_NOTICES_PER_ORIGIN {
+        return Ok(false);
+    }
     let inserted = ban_notification::Entity::insert(ban_notification::ActiveModel {
         id: Set(uuid::Uuid::now_v7().to_string()),
         user_id: Set(notice.user_id.to_owned()),

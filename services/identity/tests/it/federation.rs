@@ -131,7 +131,21 @@ async fn update_home_server_applies_only_newer_signed_moves_from_the_new_home(ba
         .await
         .expect("moved to B");
     let moved = |err: IdentityError| match err {
-        IdentityError::HomeserverMoved { new_homeserver } => new_homeserver,
+        IdentityError::HomeserverMoved {
+            new_homeserver,
+            proof,
+        } => {
+            let (timestamp, signature) = proof.expect("the move's proof comes along");
+            let input = signing::migration_signing_input(&new_homeserver, timestamp);
+            let signature = ed25519_dalek::Signature::from_slice(&signature).expect("64 bytes");
+            use ed25519_dalek::Verifier;
+            ada.identity()
+                .root
+                .verifying_key()
+                .verify(&input, &signature)
+                .expect("signed by the user");
+            new_homeserver
+        }
         other => panic!("expected HOMESERVER_MOVED, got {other}"),
     };
     let err = app
@@ -215,13 +229,22 @@ async fn a_propagated_ban_is_stored_once_and_ends_the_delegation(backend: Backen
     assert_eq!(notices.len(), 1, "{notices:?}");
     assert_eq!(notices[0].origin, "http://b.example");
     assert_eq!(notices[0].reason, "spam");
-    // No membership left on B: the token B held is revoked, so B gets a new one next time.
-    let second = token_id(
-        app.verify_user_for(&b, &ada.identity().user_id())
-            .await
-            .expect("verify"),
+    // No membership left on B: the token B held is revoked, and B gets no new one for now.
+    let again = app
+        .verify_user_for(&b, &ada.identity().user_id())
+        .await
+        .expect("verify");
+    assert!(
+        again.push_delegation_token.is_none(),
+        "{first} stays revoked"
     );
-    assert_ne!(first, second);
+    // Another server is not affected.
+    let c = origin("http://c.example");
+    let other = app
+        .verify_user_for(&c, &ada.identity().user_id())
+        .await
+        .expect("verify");
+    assert!(other.push_delegation_token.is_some());
     server.finish().await;
 }
 

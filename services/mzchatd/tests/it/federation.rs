@@ -739,19 +739,30 @@ async fn a_user_migrates_from_a_to_b_and_the_old_servers_follow() {
     let a = Homeserver::start(Backend::PostgresNats, &[]);
     let b = Homeserver::start(Backend::PostgresNats, &[]);
     let c = Homeserver::start(Backend::PostgresNats, &[]);
+    // D is not among the targets: it learns of the move from A.
+    let d = Homeserver::start(Backend::PostgresNats, &[]);
     let mut alice = user(&a.origin, "laptop");
     alice
         .login(&a.origin, None, "")
         .await
         .expect("alice at home");
+    // Alice is a member of a guild on C, and known on D.
+    let carol = user(&c.origin, "desk");
+    let (guild_on_c, _, link) = guild_with_invite(&carol, &c.origin).await;
     alice
-        .login(&c.origin, None, "")
+        .join_invite(&link, None)
         .await
-        .expect("alice visits C");
-    wait_for_account(&alice, &c.origin, Duration::from_secs(30), |acc| {
-        acc.verification() == Verification::Verified && acc.home_server == a.origin
-    })
-    .await;
+        .expect("alice joins on C");
+    for server in [&c, &d] {
+        alice
+            .login(&server.origin, None, "")
+            .await
+            .expect("alice visits");
+        wait_for_account(&alice, &server.origin, Duration::from_secs(30), |acc| {
+            acc.verification() == Verification::Verified && acc.home_server == a.origin
+        })
+        .await;
+    }
 
     let targets = vec![a.origin.clone(), c.origin.clone()];
     let moved = alice
@@ -797,6 +808,73 @@ async fn a_user_migrates_from_a_to_b_and_the_old_servers_follow() {
         .await
         .expect("login on C with the new home");
 
+    // D still knows A as the home: the first login with a certificate naming B is turned away
+    // while D asks A, which answers with the move and its proof; D follows to B.
+    let start = Instant::now();
+    loop {
+        match alice.login(&d.origin, None, "").await {
+            Ok(response) => {
+                let account = response.account.expect("account");
+                assert_eq!(account.home_server, b.origin);
+                break;
+            }
+            Err(mzchat_client::ClientError::Rpc(status))
+                if status.code() == Code::FailedPrecondition
+                    && start.elapsed() < Duration::from_secs(30) =>
+            {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            Err(err) => panic!("D never followed the move: {err}"),
+        }
+    }
+    wait_for_account(&alice, &d.origin, Duration::from_secs(30), |acc| {
+        acc.home_server == b.origin && acc.verification() == Verification::Verified
+    })
+    .await;
+
+    // C bans alice and reports it to the home it recorded at her join (A); A points to B, and
+    // the notice reaches her there.
+    let ban = mzchat_proto::guild::BanMemberRequest {
+        guild_id: guild_on_c,
+        user_id: alice.identity().user_id(),
+        reason: "moved and misbehaved".into(),
+        propagate_to_home_server: true,
+    };
+    let request = carol.authed(&c.origin, ban).await.expect("token");
+    GuildServiceClient::new(carol.channel(&c.origin).expect("channel"))
+        .ban_member(request)
+        .await
+        .expect("ban");
+    let mut identity_b =
+        mzchat_proto::identity::identity_service_client::IdentityServiceClient::new(
+            alice.channel(&b.origin).expect("channel"),
+        );
+    let start = Instant::now();
+    loop {
+        let request = alice
+            .authed(
+                &b.origin,
+                mzchat_proto::identity::ListBanNotificationsRequest::default(),
+            )
+            .await
+            .expect("token");
+        let notices = identity_b
+            .list_ban_notifications(request)
+            .await
+            .expect("notices")
+            .into_inner()
+            .notifications;
+        if let Some(notice) = notices.first() {
+            assert_eq!(notice.origin, c.origin);
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the ban never reached B"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
     // A proof older than the migration applied moves nothing.
     let mut sessions = mzchat_proto::identity::session_service_client::SessionServiceClient::new(
         alice.channel(&b.origin).expect("channel"),
@@ -814,9 +892,9 @@ async fn a_user_migrates_from_a_to_b_and_the_old_servers_follow() {
         .await
         .expect_err("an older proof moves nothing");
     assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
-    a.remove().await;
-    b.remove().await;
-    c.remove().await;
+    for server in [a, b, c, d] {
+        server.remove().await;
+    }
 }
 
 /// Two federation-sync replicas share B's jobs with no assignment; killing one in the middle
