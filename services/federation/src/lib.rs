@@ -36,6 +36,8 @@ pub const SERVICE: &str = "federation";
 /// The one durable consumer every replica shares.
 pub const DURABLE: &str = "federation-sync";
 const RETRY_POLL: Duration = Duration::from_millis(500);
+/// Jobs a replica holds per call slot (queued for a slot, or in a call).
+const JOBS_IN_HAND_PER_CALL: u32 = 4;
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 const KEEP_FINISHED_MS: i64 = 7 * 86_400_000;
 
@@ -100,6 +102,7 @@ pub async fn build(config: FederationConfig, deps: Deps) -> Result<Federation, S
         outbound.clone(),
         config.server.federation.clone(),
         config.server.insecure_dev,
+        config.concurrency,
     ));
     Ok(Federation {
         db,
@@ -138,7 +141,10 @@ impl Federation {
     /// Starts the intake from the work queue, the retry scheduler, the outbox relay of results,
     /// and pruning; they stop at `shutdown`, finishing calls in flight.
     pub fn spawn(&self, shutdown: CancellationToken) -> Vec<JoinHandle<()>> {
-        let permits = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
+        // Jobs being worked on (queued for a call slot or in a call): bounded, so a flood of jobs
+        // waits in the bus rather than in memory.
+        let concurrency = self.config.concurrency.max(1);
+        let permits = Arc::new(Semaphore::new(concurrency * JOBS_IN_HAND_PER_CALL as usize));
         let relay = OutboxRelay::new(self.db.clone(), self.bus.clone(), &self.outbox, SERVICE);
         vec![
             tokio::spawn(relay.run(shutdown.clone())),
@@ -146,6 +152,7 @@ impl Federation {
                 self.bus.clone(),
                 self.worker.clone(),
                 permits.clone(),
+                concurrency,
                 shutdown.clone(),
             )),
             tokio::spawn(retries(
@@ -176,6 +183,7 @@ async fn intake(
     bus: Arc<dyn Bus>,
     worker: Arc<Worker>,
     permits: Arc<Semaphore>,
+    concurrency: usize,
     shutdown: CancellationToken,
 ) {
     let mut backoff = Duration::from_millis(200);
@@ -209,14 +217,16 @@ async fn intake(
             drop(permit);
         });
     }
-    // Calls in flight finish before the process stops.
-    let _ = permits
-        .acquire_many(permits.available_permits() as u32)
-        .await;
+    // Jobs in hand finish before the process stops (each is leased in the log if it cannot).
+    let _ = tokio::time::timeout(
+        Duration::from_secs(30),
+        permits.acquire_many(JOBS_IN_HAND_PER_CALL * concurrency as u32),
+    )
+    .await;
 }
 
 /// Runs waiting jobs from the log as they fall due; replicas take disjoint batches, and take
-/// no more than they have call slots for, so no lease runs out while a job waits here.
+/// no more than they have room for.
 async fn retries(
     db: DatabaseConnection,
     worker: Arc<Worker>,

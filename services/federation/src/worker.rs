@@ -2,9 +2,9 @@
 //! the job log under this replica's lease and only then acknowledged, so the bus never waits on
 //! a remote server and nothing is lost if this replica dies mid-call (the lease runs out and
 //! another replica takes the job from the log). Jobs also come from the log when a retry falls
-//! due. A destination in backoff is not called, and no destination gets more than
-//! `PER_DESTINATION` calls at once from one replica, so one slow or down server never holds up
-//! the others.
+//! due. A destination in backoff is not called, and no destination gets more than half of a
+//! replica's call slots; jobs queue for their destination's share without holding a slot, so
+//! one slow or down server never holds up the others.
 
 use std::{
     collections::HashMap,
@@ -22,6 +22,7 @@ use mzchat_platform::{
 use mzchat_proto::federation::FederationJob;
 use prost::Message;
 use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::{
     calls::{self, Effects, Failure},
@@ -35,9 +36,9 @@ use crate::{
 
 /// A retry after our own signer failed.
 const LOCAL_RETRY_MS: i64 = 5_000;
-/// Calls in flight to one destination from one replica; more wait briefly in the log.
-const PER_DESTINATION: usize = 8;
-const BUSY_RETRY_MS: i64 = 200;
+/// How long a job queues for a call slot before it goes back to the log for a while.
+const MAX_QUEUE_WAIT: Duration = Duration::from_secs(10);
+const BUSY_RETRY_MS: i64 = 1_000;
 /// How often a healthy destination's last success is written down (not on every call).
 const SUCCESS_RECORD_INTERVAL: Duration = Duration::from_secs(30);
 const MAX_TRACKED_DESTINATIONS: usize = 10_000;
@@ -49,7 +50,11 @@ pub struct Worker {
     policy: OriginPolicy,
     allow_http: bool,
     recorded_success: Mutex<HashMap<String, Instant>>,
-    in_flight: Mutex<HashMap<String, usize>>,
+    /// Calls in flight from this replica.
+    calls: Arc<Semaphore>,
+    /// Each destination's share of `calls`.
+    per_destination: Mutex<HashMap<String, Arc<Semaphore>>>,
+    destination_share: usize,
 }
 
 /// How a run of a job ended.
@@ -60,28 +65,6 @@ pub enum Settled {
     Dead,
     /// The lease ran out before the outcome was written; another replica has the job.
     Lost,
-}
-
-/// A call slot for one destination, given back on drop.
-struct Slot<'a> {
-    worker: &'a Worker,
-    origin: &'a str,
-}
-
-impl Drop for Slot<'_> {
-    fn drop(&mut self) {
-        let mut in_flight = self
-            .worker
-            .in_flight
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if let Some(count) = in_flight.get_mut(self.origin) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                in_flight.remove(self.origin);
-            }
-        }
-    }
 }
 
 fn millis(ts: Option<prost_types::Timestamp>) -> i64 {
@@ -108,6 +91,7 @@ impl Worker {
         outbound: Arc<Outbound>,
         policy: OriginPolicy,
         allow_http: bool,
+        concurrency: usize,
     ) -> Self {
         Self {
             db,
@@ -116,7 +100,9 @@ impl Worker {
             policy,
             allow_http,
             recorded_success: Mutex::new(HashMap::new()),
-            in_flight: Mutex::new(HashMap::new()),
+            calls: Arc::new(Semaphore::new(concurrency.max(1))),
+            per_destination: Mutex::new(HashMap::new()),
+            destination_share: (concurrency / 2).max(1),
         }
     }
 
@@ -178,17 +164,33 @@ impl Worker {
         }
     }
 
-    fn slot<'a>(&'a self, origin: &'a str) -> Option<Slot<'a>> {
-        let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-        let count = in_flight.entry(origin.to_owned()).or_default();
-        if *count >= PER_DESTINATION {
-            return None;
-        }
-        *count += 1;
-        Some(Slot {
-            worker: self,
-            origin,
-        })
+    /// A call slot, within the destination's share; none if the wait is too long.
+    async fn call_slot(
+        &self,
+        origin: &str,
+    ) -> Option<(OwnedSemaphorePermit, OwnedSemaphorePermit)> {
+        let share = {
+            let mut shares = self
+                .per_destination
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if shares.len() >= MAX_TRACKED_DESTINATIONS {
+                shares.retain(|_, share| Arc::strong_count(share) > 1);
+            }
+            shares
+                .entry(origin.to_owned())
+                .or_insert_with(|| Arc::new(Semaphore::new(self.destination_share)))
+                .clone()
+        };
+        let acquire = async {
+            let share = share.acquire_owned().await.ok()?;
+            let call = self.calls.clone().acquire_owned().await.ok()?;
+            Some((share, call))
+        };
+        tokio::time::timeout(MAX_QUEUE_WAIT, acquire)
+            .await
+            .ok()
+            .flatten()
     }
 
     async fn attempt(
@@ -226,8 +228,8 @@ impl Worker {
                     .await;
             }
         };
-        let Some(slot) = self.slot(&job.destination) else {
-            let next = now + destinations::jitter(BUSY_RETRY_MS);
+        let Some(slot) = self.call_slot(&job.destination).await else {
+            let next = now_millis() + destinations::jitter(BUSY_RETRY_MS);
             return self.wait(record, token, next, "destination busy").await;
         };
         let outcome = calls::run(&self.outbound, &destination, job, self.allow_http).await;

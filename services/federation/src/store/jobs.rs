@@ -14,9 +14,10 @@ use super::entity::job::{ActiveModel, Column, Entity, Model};
 pub const WAITING: &str = "waiting";
 pub const DONE: &str = "done";
 pub const DEAD: &str = "dead";
-/// How long a replica holds a job it runs: beyond signing (at most 5 s) plus a call (at most
-/// 20 s), and short enough that a dead replica's jobs are soon taken over.
-pub const LEASE_MS: i64 = 30_000;
+/// How long a replica holds a job it runs: beyond queueing for a call slot (at most 10 s),
+/// signing (at most 5 s) and the call (at most 20 s), and short enough that a dead replica's
+/// jobs are soon taken over.
+pub const LEASE_MS: i64 = 45_000;
 
 /// What the log knows of a job id.
 #[cfg(test)]
