@@ -16,6 +16,7 @@ use mzchat_platform::{
     metrics::{self, Metrics},
     shutdown, telemetry,
 };
+use mzchat_push::PushConfig;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -60,6 +61,7 @@ pub struct Config {
     identity_internal_url: Option<String>,
     federation_concurrency: usize,
     federation_call_timeout: Duration,
+    push_allow_endpoint_hosts: Vec<String>,
 }
 
 impl Config {
@@ -81,8 +83,11 @@ impl Config {
         if mode == Mode::Identity && args.guild_internal_url.is_none() {
             return Err("--guild-internal-url is required for `mzchatd identity`".into());
         }
-        if mode == Mode::Guild && args.guild.identity_url.is_none() {
-            return Err("--identity-url is required for `mzchatd guild`".into());
+        if matches!(mode, Mode::Guild | Mode::PushRelay) && args.guild.identity_url.is_none() {
+            return Err(format!(
+                "--identity-url is required for `mzchatd {}`",
+                mode.name()
+            ));
         }
         if mode == Mode::Identity && args.federation_internal_url.is_none() {
             return Err("--federation-internal-url is required for `mzchatd identity`".into());
@@ -112,6 +117,7 @@ impl Config {
             identity_internal_url: args.identity_internal_url,
             federation_concurrency: args.federation_concurrency,
             federation_call_timeout: Duration::from_secs(args.federation_call_timeout_secs),
+            push_allow_endpoint_hosts: args.push_allow_endpoint_hosts,
         })
     }
 }
@@ -138,6 +144,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         mzchat_federation::migrate(&config.server)
             .await
             .context("federation-sync migrations")?;
+        mzchat_push::migrate(&config.server)
+            .await
+            .context("push-relay migrations")?;
         tracing::info!("migrations applied");
         return Ok(());
     }
@@ -246,20 +255,33 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         databases.push(federation.database().clone());
         tasks.extend(federation.spawn(shutdown.clone()));
     }
-    for (mode, name) in [(Mode::Media, "media"), (Mode::PushRelay, "push-relay")] {
-        if !runs(mode) {
-            continue;
-        }
+    if runs(Mode::PushRelay) {
+        let push = mzchat_push::build(
+            PushConfig {
+                server: config.server.clone(),
+                identity_url: config
+                    .guild
+                    .identity_url
+                    .clone()
+                    .unwrap_or_else(|| this_process.clone()),
+                allowed_endpoint_hosts: config.push_allow_endpoint_hosts.clone(),
+            },
+            bus.clone(),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!(e))
+        .context("push-relay service")?;
+        push.mount(&mut grpc);
+        // The relay between homeservers is not built yet (issue 5).
+        unbuilt::mount_push_federation(&mut grpc);
+        databases.push(push.database().clone());
+        tasks.extend(push.spawn(shutdown.clone()));
+    }
+    if runs(Mode::Media) {
         if config.mode != Mode::All {
-            tracing::warn!(
-                service = name,
-                "this service is not built yet: its RPCs answer UNIMPLEMENTED"
-            );
+            tracing::warn!("the media service is not built yet: its RPCs answer UNIMPLEMENTED");
         }
-        match mode {
-            Mode::Media => unbuilt::mount_media(&mut grpc, &internal),
-            _ => unbuilt::mount_push(&mut grpc),
-        }
+        unbuilt::mount_media(&mut grpc, &internal);
     }
 
     metrics.set_ready(true);

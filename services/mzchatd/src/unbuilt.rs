@@ -10,14 +10,12 @@ use mzchat_proto::{
         media_internal_service_server::{MediaInternalService, MediaInternalServiceServer},
         media_service_server::{MediaService, MediaServiceServer},
     },
-    push::push_service_server::{PushService, PushServiceServer},
 };
 
 pub struct Unbuilt;
 
 impl MediaService for Unbuilt {}
 impl MediaInternalService for Unbuilt {}
-impl PushService for Unbuilt {}
 impl PushFederationService for Unbuilt {}
 
 pub fn mount_media(server: &mut GrpcServer, internal: &InternalAuth) {
@@ -29,8 +27,6 @@ pub fn mount_media(server: &mut GrpcServer, internal: &InternalAuth) {
         ));
 }
 
-pub fn mount_push(server: &mut GrpcServer) {
-    server
-        .add_service(PushServiceServer::new(Unbuilt))
-        .add_service(PushFederationServiceServer::new(Unbuilt));
+pub fn mount_push_federation(server: &mut GrpcServer) {
+    server.add_service(PushFederationServiceServer::new(Unbuilt));
 }

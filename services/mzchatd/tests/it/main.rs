@@ -4,5 +4,6 @@ mod cli;
 mod crash;
 mod daemon;
 mod federation;
+mod push;
 mod smoke;
 mod split;

@@ -9,5 +9,5 @@ mod remote_keys;
 pub mod s2s;
 
 pub use inbound::{CallerOrigin, KeyResolver, S2sAuthenticated, ServerKey};
-pub use policy::{OriginPolicy, PolicyError, is_internal_address};
+pub use policy::{OriginPolicy, PolicyError, is_internal_address, is_internal_ip};
 pub use remote_keys::RemoteKeys;

@@ -138,13 +138,20 @@ mod tests {
 /// outside development, so a remote party cannot make this server call into its own network.
 /// Names that resolve to such addresses need a resolver-level check (the push endpoint guard).
 pub fn is_internal_address(origin: &Origin) -> bool {
-    use std::net::IpAddr;
     let host = origin.host().trim_start_matches('[').trim_end_matches(']');
     if host == "localhost" || host.ends_with(".localhost") {
         return true;
     }
-    match host.parse::<IpAddr>() {
-        Ok(IpAddr::V4(ip)) => {
+    host.parse::<std::net::IpAddr>().is_ok_and(is_internal_ip)
+}
+
+/// Whether an address belongs to this machine or a private network: loopback, private
+/// (RFC 1918), carrier-grade NAT, link-local, IPv6 unique-local, unspecified, multicast,
+/// broadcast, or an IPv4-mapped IPv6 form of one of those.
+pub fn is_internal_ip(ip: std::net::IpAddr) -> bool {
+    use std::net::IpAddr;
+    match ip {
+        IpAddr::V4(ip) => {
             ip.is_loopback()
                 || ip.is_private()
                 || ip.is_link_local()
@@ -153,19 +160,17 @@ pub fn is_internal_address(origin: &Origin) -> bool {
                 || ip.is_broadcast()
                 || ip.octets()[0] == 100 && (64..128).contains(&ip.octets()[1])
         }
-        Ok(IpAddr::V6(ip)) => {
+        IpAddr::V6(ip) => {
             let first = ip.segments()[0];
             ip.is_loopback()
                 || ip.is_unspecified()
                 || ip.is_multicast()
                 || (first & 0xfe00) == 0xfc00
                 || (first & 0xffc0) == 0xfe80
-                || ip.to_ipv4_mapped().is_some_and(|v4| {
-                    Origin::parse(&format!("https://{v4}"), false)
-                        .is_ok_and(|o| is_internal_address(&o))
-                })
+                || ip
+                    .to_ipv4_mapped()
+                    .is_some_and(|v4| is_internal_ip(IpAddr::V4(v4)))
         }
-        Err(_) => false,
     }
 }
 

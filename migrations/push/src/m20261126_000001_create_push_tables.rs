@@ -1,0 +1,89 @@
+use mzchat_platform::outbox::migration::{create_outbox_table, drop_outbox_table};
+use sea_orm_migration::prelude::*;
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+/// One push endpoint per device (UnifiedPush, ntfy or Web Push).
+#[derive(DeriveIden)]
+enum Distributors {
+    Table,
+    UserId,
+    DeviceId,
+    EndpointUrl,
+    Kind,
+    /// RFC 8291 keys, both or neither.
+    P256dh,
+    Auth,
+    CreatedAt,
+}
+
+/// One FCM registration token per device.
+#[derive(DeriveIden)]
+enum FcmTokens {
+    Table,
+    UserId,
+    DeviceId,
+    Token,
+    CreatedAt,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(Distributors::Table)
+                    .col(ColumnDef::new(Distributors::UserId).string().not_null())
+                    .col(ColumnDef::new(Distributors::DeviceId).string().not_null())
+                    .col(ColumnDef::new(Distributors::EndpointUrl).text().not_null())
+                    .col(ColumnDef::new(Distributors::Kind).integer().not_null())
+                    .col(ColumnDef::new(Distributors::P256dh).blob().null())
+                    .col(ColumnDef::new(Distributors::Auth).blob().null())
+                    .col(
+                        ColumnDef::new(Distributors::CreatedAt)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .primary_key(
+                        Index::create()
+                            .col(Distributors::UserId)
+                            .col(Distributors::DeviceId),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(FcmTokens::Table)
+                    .col(ColumnDef::new(FcmTokens::UserId).string().not_null())
+                    .col(ColumnDef::new(FcmTokens::DeviceId).string().not_null())
+                    .col(ColumnDef::new(FcmTokens::Token).text().not_null())
+                    .col(
+                        ColumnDef::new(FcmTokens::CreatedAt)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .primary_key(
+                        Index::create()
+                            .col(FcmTokens::UserId)
+                            .col(FcmTokens::DeviceId),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        create_outbox_table(manager).await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        drop_outbox_table(manager).await?;
+        manager
+            .drop_table(Table::drop().table(FcmTokens::Table).to_owned())
+            .await?;
+        manager
+            .drop_table(Table::drop().table(Distributors::Table).to_owned())
+            .await
+    }
+}

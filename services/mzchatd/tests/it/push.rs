@@ -1,0 +1,177 @@
+//! Push endpoint registration on a real `mzchatd all` (PROTOCOL.md section 9): endpoints are
+//! vetted as untrusted URLs and go with a revoked device.
+
+use std::time::{Duration, Instant};
+
+use mzchat_client::Client;
+use mzchat_proto::push::{
+    DistributorKind, ListDistributorsRequest, RegisterDistributorRequest, RegisterFcmTokenRequest,
+    UnregisterDistributorRequest, push_service_client::PushServiceClient,
+};
+use tonic::Code;
+
+use crate::{
+    daemon::{Daemon, unique},
+    federation::{other_device, user},
+};
+
+fn distributor(device_id: &str, url: &str) -> RegisterDistributorRequest {
+    RegisterDistributorRequest {
+        device_id: device_id.into(),
+        endpoint_url: url.into(),
+        kind: DistributorKind::UnifiedPush as i32,
+        p256dh: None,
+        auth: None,
+    }
+}
+
+async fn register(
+    client: &Client,
+    origin: &str,
+    request: RegisterDistributorRequest,
+) -> Result<(), tonic::Status> {
+    let request = client.authed(origin, request).await.expect("token");
+    PushServiceClient::new(client.channel(origin).expect("channel"))
+        .register_distributor(request)
+        .await
+        .map(|_| ())
+}
+
+async fn list(client: &Client, origin: &str) -> Vec<mzchat_proto::push::Distributor> {
+    let request = client
+        .authed(origin, ListDistributorsRequest {})
+        .await
+        .expect("token");
+    PushServiceClient::new(client.channel(origin).expect("channel"))
+        .list_distributors(request)
+        .await
+        .expect("list")
+        .into_inner()
+        .distributors
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn devices_register_vetted_endpoints_that_go_with_the_device() {
+    let data = std::env::temp_dir().join(unique("mzchatd-push-"));
+    let daemon = Daemon::start(&data, &["--push-allow-endpoint-hosts", "127.0.0.1"]);
+    let origin = daemon.origin.clone();
+    let laptop = user(&origin, "laptop");
+    laptop.login(&origin, None, "").await.expect("login");
+
+    // A local distributor on the allow-list may use http on loopback.
+    register(
+        &laptop,
+        &origin,
+        distributor("laptop", "http://127.0.0.1:9/up/laptop"),
+    )
+    .await
+    .expect("allow-listed endpoint");
+    let listed = list(&laptop, &origin).await;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].endpoint_url, "http://127.0.0.1:9/up/laptop");
+    assert!(!listed[0].encrypted);
+
+    for (url, why) in [
+        ("http://push.example.org/up", "plain http"),
+        ("https://127.0.0.2:8443/up", "loopback, not allow-listed"),
+        ("https://localhost/up", "a name resolving to loopback"),
+        ("https://10.0.0.1/up", "a private address"),
+        ("https://169.254.169.254/latest/meta-data", "link-local"),
+        ("https://user:pw@push.example.org/up", "credentials"),
+    ] {
+        let status = register(&laptop, &origin, distributor("laptop", url))
+            .await
+            .expect_err(why);
+        assert_eq!(status.code(), Code::InvalidArgument, "{why}: {status:?}");
+    }
+    let mut web_push = distributor("laptop", "http://127.0.0.1:9/wp");
+    web_push.kind = DistributorKind::WebPush as i32;
+    let status = register(&laptop, &origin, web_push)
+        .await
+        .expect_err("keys missing");
+    assert_eq!(status.code(), Code::InvalidArgument);
+    let status = register(
+        &laptop,
+        &origin,
+        distributor("phone", "http://127.0.0.1:9/up"),
+    )
+    .await
+    .expect_err("another device's registration");
+    assert_eq!(status.code(), Code::PermissionDenied);
+    let mut push = PushServiceClient::new(laptop.channel(&origin).expect("channel"));
+    let status = push
+        .list_distributors(ListDistributorsRequest {})
+        .await
+        .expect_err("no session");
+    assert_eq!(status.code(), Code::Unauthenticated);
+    let request = laptop
+        .authed(
+            &origin,
+            RegisterFcmTokenRequest {
+                device_id: "laptop".into(),
+                token: "fcm-token-1".into(),
+            },
+        )
+        .await
+        .expect("token");
+    push.register_fcm_token(request).await.expect("fcm token");
+
+    // A user homed elsewhere registers push at home, not here.
+    let visitor = user("http://elsewhere.example", "laptop");
+    visitor.login(&origin, None, "").await.expect("visitor");
+    let status = register(
+        &visitor,
+        &origin,
+        distributor("laptop", "http://127.0.0.1:9/up"),
+    )
+    .await
+    .expect_err("not homed here");
+    assert_eq!(status.code(), Code::FailedPrecondition);
+
+    // The phone sees the laptop's endpoint; once the laptop is revoked, it is gone.
+    let phone = other_device(&laptop, "phone");
+    phone.login(&origin, None, "").await.expect("phone");
+    register(
+        &phone,
+        &origin,
+        distributor("phone", "http://127.0.0.1:9/up/phone"),
+    )
+    .await
+    .expect("phone's endpoint");
+    assert_eq!(list(&phone, &origin).await.len(), 2);
+    laptop
+        .revoke_device(&origin, "laptop")
+        .await
+        .expect("revoke");
+    let start = Instant::now();
+    loop {
+        let devices: Vec<String> = list(&phone, &origin)
+            .await
+            .into_iter()
+            .map(|d| d.device_id)
+            .collect();
+        if devices == ["phone"] {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "revoked device's endpoint stays: {devices:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let request = phone
+        .authed(
+            &origin,
+            UnregisterDistributorRequest {
+                device_id: "phone".into(),
+            },
+        )
+        .await
+        .expect("token");
+    push.unregister_distributor(request)
+        .await
+        .expect("unregister");
+    assert!(list(&phone, &origin).await.is_empty());
+    drop(daemon);
+    std::fs::remove_dir_all(data).ok();
+}

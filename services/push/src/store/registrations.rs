@@ -1,0 +1,106 @@
+//! Where each device wants its pushes.
+
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, Set,
+    sea_query::OnConflict,
+};
+
+use super::entity::{distributor, fcm_token};
+
+pub use distributor::Model as Distributor;
+
+pub async fn put_distributor(conn: &impl ConnectionTrait, d: &Distributor) -> Result<(), DbErr> {
+    distributor::Entity::insert(distributor::ActiveModel {
+        user_id: Set(d.user_id.clone()),
+        device_id: Set(d.device_id.clone()),
+        endpoint_url: Set(d.endpoint_url.clone()),
+        kind: Set(d.kind),
+        p256dh: Set(d.p256dh.clone()),
+        auth: Set(d.auth.clone()),
+        created_at: Set(d.created_at),
+    })
+    .on_conflict(
+        OnConflict::columns([distributor::Column::UserId, distributor::Column::DeviceId])
+            .update_columns([
+                distributor::Column::EndpointUrl,
+                distributor::Column::Kind,
+                distributor::Column::P256dh,
+                distributor::Column::Auth,
+                distributor::Column::CreatedAt,
+            ])
+            .to_owned(),
+    )
+    .exec_without_returning(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn distributors_of(
+    conn: &impl ConnectionTrait,
+    user_id: &str,
+) -> Result<Vec<Distributor>, DbErr> {
+    distributor::Entity::find()
+        .filter(distributor::Column::UserId.eq(user_id))
+        .order_by_asc(distributor::Column::DeviceId)
+        .all(conn)
+        .await
+}
+
+pub async fn remove_distributor(
+    conn: &impl ConnectionTrait,
+    user_id: &str,
+    device_id: &str,
+) -> Result<(), DbErr> {
+    distributor::Entity::delete_by_id((user_id.to_owned(), device_id.to_owned()))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn put_fcm_token(
+    conn: &impl ConnectionTrait,
+    user_id: &str,
+    device_id: &str,
+    token: &str,
+    now_ms: i64,
+) -> Result<(), DbErr> {
+    fcm_token::Entity::insert(fcm_token::ActiveModel {
+        user_id: Set(user_id.to_owned()),
+        device_id: Set(device_id.to_owned()),
+        token: Set(token.to_owned()),
+        created_at: Set(now_ms),
+    })
+    .on_conflict(
+        OnConflict::columns([fcm_token::Column::UserId, fcm_token::Column::DeviceId])
+            .update_columns([fcm_token::Column::Token, fcm_token::Column::CreatedAt])
+            .to_owned(),
+    )
+    .exec_without_returning(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn remove_fcm_token(
+    conn: &impl ConnectionTrait,
+    user_id: &str,
+    device_id: &str,
+) -> Result<(), DbErr> {
+    fcm_token::Entity::delete_by_id((user_id.to_owned(), device_id.to_owned()))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// Forgets everything registered for a revoked device; returns how many registrations.
+pub async fn forget_device(
+    conn: &impl ConnectionTrait,
+    user_id: &str,
+    device_id: &str,
+) -> Result<u64, DbErr> {
+    let key = (user_id.to_owned(), device_id.to_owned());
+    let a = distributor::Entity::delete_by_id(key.clone())
+        .exec(conn)
+        .await?;
+    let b = fcm_token::Entity::delete_by_id(key).exec(conn).await?;
+    Ok(a.rows_affected + b.rows_affected)
+}
