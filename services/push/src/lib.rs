@@ -9,6 +9,7 @@ mod app;
 pub mod endpoint;
 mod grpc;
 mod store;
+pub mod webpush;
 
 use std::{sync::Arc, time::Duration};
 
