@@ -6,6 +6,7 @@
 //! (`PushFederationService` still answers UNIMPLEMENTED).
 
 mod app;
+pub mod deliver;
 pub mod endpoint;
 mod grpc;
 mod store;
