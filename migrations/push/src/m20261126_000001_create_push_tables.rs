@@ -28,6 +28,31 @@ enum FcmTokens {
     CreatedAt,
 }
 
+/// One push to one device: the delivery queue and its log.
+#[derive(DeriveIden)]
+enum Deliveries {
+    Table,
+    Id,
+    /// What it is about (one push per message, user and device).
+    MessageId,
+    UserId,
+    DeviceId,
+    EndpointUrl,
+    P256dh,
+    Auth,
+    /// The JSON notice (never message text).
+    Payload,
+    /// `pending`, `delivered` or `dropped`.
+    State,
+    Attempts,
+    NextAttemptAt,
+    LeaseUntil,
+    ExpiresAt,
+    LastResult,
+    CreatedAt,
+    UpdatedAt,
+}
+
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
@@ -74,11 +99,80 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(Deliveries::Table)
+                    .col(
+                        ColumnDef::new(Deliveries::Id)
+                            .string()
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(ColumnDef::new(Deliveries::MessageId).string().not_null())
+                    .col(ColumnDef::new(Deliveries::UserId).string().not_null())
+                    .col(ColumnDef::new(Deliveries::DeviceId).string().not_null())
+                    .col(ColumnDef::new(Deliveries::EndpointUrl).text().not_null())
+                    .col(ColumnDef::new(Deliveries::P256dh).blob().null())
+                    .col(ColumnDef::new(Deliveries::Auth).blob().null())
+                    .col(ColumnDef::new(Deliveries::Payload).blob().not_null())
+                    .col(ColumnDef::new(Deliveries::State).string().not_null())
+                    .col(ColumnDef::new(Deliveries::Attempts).integer().not_null())
+                    .col(
+                        ColumnDef::new(Deliveries::NextAttemptAt)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new(Deliveries::LeaseUntil).big_integer().null())
+                    .col(
+                        ColumnDef::new(Deliveries::ExpiresAt)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new(Deliveries::LastResult).text().not_null())
+                    .col(
+                        ColumnDef::new(Deliveries::CreatedAt)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(Deliveries::UpdatedAt)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("deliveries_once")
+                    .table(Deliveries::Table)
+                    .col(Deliveries::MessageId)
+                    .col(Deliveries::UserId)
+                    .col(Deliveries::DeviceId)
+                    .unique()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("deliveries_due")
+                    .table(Deliveries::Table)
+                    .col(Deliveries::State)
+                    .col(Deliveries::NextAttemptAt)
+                    .to_owned(),
+            )
+            .await?;
         create_outbox_table(manager).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         drop_outbox_table(manager).await?;
+        manager
+            .drop_table(Table::drop().table(Deliveries::Table).to_owned())
+            .await?;
         manager
             .drop_table(Table::drop().table(FcmTokens::Table).to_owned())
             .await?;

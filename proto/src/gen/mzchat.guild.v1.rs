@@ -5201,6 +5201,35 @@ pub mod event_service_server {
     }
 }
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ListPushTargetsRequest {
+    #[prost(string, tag = "1")]
+    pub guild_id: ::prost::alloc::string::String,
+    #[prost(string, tag = "2")]
+    pub channel_id: ::prost::alloc::string::String,
+    /// Mentioned users (at most 1000).
+    #[prost(string, repeated, tag = "3")]
+    pub user_ids: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+    /// The message mentioned everyone.
+    #[prost(bool, tag = "4")]
+    pub everyone: bool,
+    /// The author, never pushed about their own message.
+    #[prost(string, tag = "5")]
+    pub author_id: ::prost::alloc::string::String,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ListPushTargetsResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub targets: ::prost::alloc::vec::Vec<PushTarget>,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct PushTarget {
+    #[prost(string, tag = "1")]
+    pub user_id: ::prost::alloc::string::String,
+    /// Origin of the user's home server, which delivers the push.
+    #[prost(string, tag = "2")]
+    pub home_server: ::prost::alloc::string::String,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct ListMembershipsRequest {
     #[prost(string, tag = "1")]
     pub user_id: ::prost::alloc::string::String,
@@ -5348,6 +5377,38 @@ pub mod guild_internal_service_client {
                 );
             self.inner.unary(req, path, codec).await
         }
+        /// Who a mention in a channel should push (PROTOCOL.md section 9): members named in user_ids
+        /// (or every member, with everyone) who can view the channel and hold no live event stream on
+        /// this server, never the author. Unknown guild or channel: NOT_FOUND.
+        pub async fn list_push_targets(
+            &mut self,
+            request: impl tonic::IntoRequest<super::ListPushTargetsRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ListPushTargetsResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/mzchat.guild.v1.GuildInternalService/ListPushTargets",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(
+                    GrpcMethod::new(
+                        "mzchat.guild.v1.GuildInternalService",
+                        "ListPushTargets",
+                    ),
+                );
+            self.inner.unary(req, path, codec).await
+        }
     }
 }
 /// Generated server implementations.
@@ -5372,6 +5433,18 @@ pub mod guild_internal_service_server {
             request: tonic::Request<super::ListMembershipsRequest>,
         ) -> std::result::Result<
             tonic::Response<super::ListMembershipsResponse>,
+            tonic::Status,
+        > {
+            Err(tonic::Status::unimplemented("Not yet implemented"))
+        }
+        /// Who a mention in a channel should push (PROTOCOL.md section 9): members named in user_ids
+        /// (or every member, with everyone) who can view the channel and hold no live event stream on
+        /// this server, never the author. Unknown guild or channel: NOT_FOUND.
+        async fn list_push_targets(
+            &self,
+            request: tonic::Request<super::ListPushTargetsRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ListPushTargetsResponse>,
             tonic::Status,
         > {
             Err(tonic::Status::unimplemented("Not yet implemented"))
@@ -5489,6 +5562,55 @@ pub mod guild_internal_service_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = ListMembershipsSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/mzchat.guild.v1.GuildInternalService/ListPushTargets" => {
+                    #[allow(non_camel_case_types)]
+                    struct ListPushTargetsSvc<T: GuildInternalService>(pub Arc<T>);
+                    impl<
+                        T: GuildInternalService,
+                    > tonic::server::UnaryService<super::ListPushTargetsRequest>
+                    for ListPushTargetsSvc<T> {
+                        type Response = super::ListPushTargetsResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::ListPushTargetsRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as GuildInternalService>::list_push_targets(
+                                        &inner,
+                                        request,
+                                    )
+                                    .await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = ListPushTargetsSvc(inner);
                         let codec = tonic_prost::ProstCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(

@@ -83,6 +83,9 @@ impl Config {
         if mode == Mode::Identity && args.guild_internal_url.is_none() {
             return Err("--guild-internal-url is required for `mzchatd identity`".into());
         }
+        if mode == Mode::PushRelay && args.guild_internal_url.is_none() {
+            return Err("--guild-internal-url is required for `mzchatd push-relay`".into());
+        }
         if matches!(mode, Mode::Guild | Mode::PushRelay) && args.guild.identity_url.is_none() {
             return Err(format!(
                 "--identity-url is required for `mzchatd {}`",
@@ -265,8 +268,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                     .clone()
                     .unwrap_or_else(|| this_process.clone()),
                 allowed_endpoint_hosts: config.push_allow_endpoint_hosts.clone(),
+                guild_internal_url: config
+                    .guild_internal_url
+                    .clone()
+                    .unwrap_or_else(|| this_process.clone()),
             },
             bus.clone(),
+            internal.clone(),
         )
         .await
         .map_err(|e| anyhow::anyhow!(e))

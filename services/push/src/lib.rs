@@ -2,13 +2,17 @@
 //! its pushes (UnifiedPush, ntfy, Web Push endpoints and FCM tokens), with endpoints vetted as
 //! untrusted URLs. Registrations go with a device when identity revokes it.
 //!
-//! Not built yet (issue 5): delivery, mention triggers, and the relay between homeservers
-//! (`PushFederationService` still answers UNIMPLEMENTED).
+//! Mentions in guilds here are pushed to the devices of users homed here (queued, encrypted
+//! per RFC 8291 when the device gave keys, retried within the push's TTL). Not built yet
+//! (issue 5): FCM delivery, and the relay between homeservers (`PushFederationService` still
+//! answers UNIMPLEMENTED; pushes for users homed elsewhere are skipped).
 
 mod app;
 pub mod deliver;
 pub mod endpoint;
 mod grpc;
+mod mentions;
+mod sender;
 mod store;
 pub mod webpush;
 
@@ -18,19 +22,23 @@ use mzchat_platform::{
     ServerConfig,
     bus::{Bus, ConsumerSpec, Envelope, HandlerError, run_consumer, streams},
     db::{self, DatabaseTarget, DbSetupError},
-    grpc::GrpcServer,
+    grpc::{GrpcServer, InternalAuth},
     session_keys::SessionKeys,
 };
-use mzchat_proto::{identity::DeviceRevoked, push::push_service_server::PushServiceServer};
+use mzchat_proto::{
+    guild::Event, identity::DeviceRevoked, push::push_service_server::PushServiceServer,
+};
 use mzchat_push_migration::Migrator;
 use prost::Message;
 use sea_orm::DatabaseConnection;
-use tokio::task::JoinHandle;
+use tokio::{sync::Notify, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 
 pub use app::PushError;
 
-use crate::{app::PushApp, endpoint::EndpointGuard};
+use crate::{
+    app::PushApp, deliver::Deliverer, endpoint::EndpointGuard, mentions::Mentions, sender::Sender,
+};
 
 pub const SERVICE: &str = "push";
 
@@ -41,6 +49,8 @@ pub struct PushConfig {
     pub identity_url: String,
     /// Endpoint hosts allowed http and private addresses (development).
     pub allowed_endpoint_hosts: Vec<String>,
+    /// Where the guild service's internal API answers (who a mention pushes).
+    pub guild_internal_url: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +66,8 @@ pub struct Push {
     keys: Arc<SessionKeys>,
     db: DatabaseConnection,
     bus: Arc<dyn Bus>,
+    mentions: Arc<Mentions>,
+    sender: Arc<Sender>,
 }
 
 pub async fn migrate(config: &ServerConfig) -> Result<(), DbSetupError> {
@@ -63,7 +75,11 @@ pub async fn migrate(config: &ServerConfig) -> Result<(), DbSetupError> {
     db::migrate::<Migrator>(&db).await
 }
 
-pub async fn build(config: PushConfig, bus: Arc<dyn Bus>) -> Result<Push, SetupError> {
+pub async fn build(
+    config: PushConfig,
+    bus: Arc<dyn Bus>,
+    internal: InternalAuth,
+) -> Result<Push, SetupError> {
     let target = DatabaseTarget::for_service(&config.server, SERVICE);
     let db = db::connect(&target, config.server.database_max_connections).await?;
     if config.server.migrate {
@@ -71,14 +87,20 @@ pub async fn build(config: PushConfig, bus: Arc<dyn Bus>) -> Result<Push, SetupE
     }
     let keys = SessionKeys::new(&config.identity_url, config.server.origin.as_str())
         .map_err(|e| SetupError::Config(e.to_string()))?;
-    let app = PushApp::new(
+    let guard = EndpointGuard::new(&config.allowed_endpoint_hosts);
+    let app = PushApp::new(db.clone(), config.server.origin.to_string(), guard.clone());
+    let mentions = Mentions::new(
         db.clone(),
+        &config.guild_internal_url,
+        internal,
         config.server.origin.to_string(),
-        EndpointGuard::new(&config.allowed_endpoint_hosts),
-    );
+    )
+    .map_err(SetupError::Config)?;
     Ok(Push {
         app: Arc::new(app),
         keys: Arc::new(keys),
+        mentions: Arc::new(mentions),
+        sender: Arc::new(Sender::new(db.clone(), Deliverer::new(guard))),
         db,
         bus,
     })
@@ -96,13 +118,82 @@ impl Push {
         )));
     }
 
-    /// Follows identity's device revocations until `shutdown`.
+    /// Follows identity's device revocations and the guilds' mentions, and sends queued
+    /// pushes, until `shutdown`.
     pub fn spawn(&self, shutdown: CancellationToken) -> Vec<JoinHandle<()>> {
-        vec![tokio::spawn(forget_revoked_devices(
-            self.app.clone(),
-            self.bus.clone(),
-            shutdown,
-        ))]
+        vec![
+            tokio::spawn(forget_revoked_devices(
+                self.app.clone(),
+                self.bus.clone(),
+                shutdown.clone(),
+            )),
+            tokio::spawn(follow_mentions(
+                self.mentions.clone(),
+                self.sender.wake.clone(),
+                self.bus.clone(),
+                shutdown.clone(),
+            )),
+            tokio::spawn(self.sender.clone().run(shutdown)),
+        ]
+    }
+}
+
+async fn follow_mentions(
+    mentions: Arc<Mentions>,
+    wake: Arc<Notify>,
+    bus: Arc<dyn Bus>,
+    shutdown: CancellationToken,
+) {
+    let spec = ConsumerSpec {
+        stream: streams::GUILD,
+        durable: "push-mentions".into(),
+        filter: "guild.v1.g.*.message.created".into(),
+        max_deliver: 50,
+        ack_wait: Duration::from_secs(30),
+        ordered: false,
+    };
+    let handler = move |envelope: Envelope| {
+        let (mentions, wake) = (mentions.clone(), wake.clone());
+        async move {
+            let event = Event::decode(envelope.payload.as_ref())
+                .map_err(|e| HandlerError::Permanent(format!("malformed guild event: {e}")))?;
+            let queued = mentions
+                .on_event(&event)
+                .await
+                .map_err(|e| HandlerError::Transient(e.to_string(), Duration::from_secs(2)))?;
+            if queued > 0 {
+                wake.notify_one();
+            }
+            Ok(())
+        }
+    };
+    consume_forever(bus, spec, shutdown, handler, "guild mentions").await;
+}
+
+/// Runs a consumer, starting it again (with backoff) while the bus is not ready.
+async fn consume_forever<H, F>(
+    bus: Arc<dyn Bus>,
+    spec: ConsumerSpec,
+    shutdown: CancellationToken,
+    handler: H,
+    what: &str,
+) where
+    H: Fn(Envelope) -> F + Send + Sync + Clone,
+    F: std::future::Future<Output = Result<(), HandlerError>> + Send,
+{
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        match run_consumer(bus.clone(), spec.clone(), shutdown.clone(), handler.clone()).await {
+            Ok(()) => return,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot follow {what} yet; retrying");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
     }
 }
 
@@ -130,18 +221,5 @@ async fn forget_revoked_devices(app: Arc<PushApp>, bus: Arc<dyn Bus>, shutdown: 
             Ok(())
         }
     };
-    let mut backoff = Duration::from_millis(200);
-    loop {
-        match run_consumer(bus.clone(), spec.clone(), shutdown.clone(), handler.clone()).await {
-            Ok(()) => return,
-            Err(err) => {
-                tracing::warn!(error = %err, "cannot follow device revocations yet; retrying");
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
-        }
-    }
+    consume_forever(bus, spec, shutdown, handler, "device revocations").await;
 }

@@ -2,7 +2,8 @@ use std::sync::Arc;
 
 use mzchat_platform::error::to_status;
 use mzchat_proto::guild::{
-    ListMembershipsRequest, ListMembershipsResponse, Membership,
+    ListMembershipsRequest, ListMembershipsResponse, ListPushTargetsRequest,
+    ListPushTargetsResponse, Membership, PushTarget,
     guild_internal_service_server::GuildInternalService,
 };
 use tonic::{Request, Response, Status};
@@ -38,6 +39,33 @@ impl GuildInternalService for GuildInternalGrpc {
                     guild_id: m.guild_id,
                     role_ids: m.role_ids,
                     permission_version: m.permission_version,
+                })
+                .collect(),
+        }))
+    }
+
+    async fn list_push_targets(
+        &self,
+        request: Request<ListPushTargetsRequest>,
+    ) -> Result<Response<ListPushTargetsResponse>, Status> {
+        let r = request.into_inner();
+        let targets = self
+            .app
+            .push_targets(
+                &r.guild_id,
+                &r.channel_id,
+                &r.user_ids,
+                r.everyone,
+                &r.author_id,
+            )
+            .await
+            .map_err(|e| to_status(&e))?;
+        Ok(Response::new(ListPushTargetsResponse {
+            targets: targets
+                .into_iter()
+                .map(|t| PushTarget {
+                    user_id: t.user_id,
+                    home_server: t.home_server,
                 })
                 .collect(),
         }))

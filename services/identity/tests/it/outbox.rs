@@ -110,11 +110,18 @@ async fn events_written_while_nats_is_down_arrive_exactly_once_after_it_returns(
         }
     };
     rename("before".into()).await;
-    let first = tokio::time::timeout(Duration::from_secs(20), events.recv())
-        .await
-        .expect("first event")
-        .expect("delivery");
-    first.ack().await.expect("ack");
+    // The account's creation publishes its profile too; read up to the rename.
+    loop {
+        let delivery = tokio::time::timeout(Duration::from_secs(20), events.recv())
+            .await
+            .expect("the rename's event")
+            .expect("delivery");
+        let update = ProfileUpdated::decode(delivery.payload.as_ref()).expect("profile event");
+        delivery.ack().await.expect("ack");
+        if update.profile.is_some_and(|p| p.display_name == "before") {
+            break;
+        }
+    }
 
     nats.kill().expect("kill nats");
     nats.wait().ok();

@@ -175,3 +175,109 @@ async fn devices_register_vetted_endpoints_that_go_with_the_device() {
     drop(daemon);
     std::fs::remove_dir_all(data).ok();
 }
+
+/// A UnifiedPush distributor on loopback: answers 201 to every POST and hands over the bodies.
+async fn distributor_server() -> (
+    String,
+    tokio::sync::mpsc::UnboundedReceiver<(Instant, String)>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!(
+        "http://{}/up/bob-phone",
+        listener.local_addr().expect("addr")
+    );
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                loop {
+                    let Ok(n) = stream.read(&mut buf).await else {
+                        return;
+                    };
+                    request.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&request).to_string();
+                    if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                        let length = head
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .and_then(|v| v.trim().parse::<usize>().ok())
+                            })
+                            .unwrap_or(0);
+                        if body.len() >= length {
+                            let _ = tx.send((Instant::now(), body.to_owned()));
+                            break;
+                        }
+                    }
+                    if n == 0 {
+                        return;
+                    }
+                }
+                let _ = stream
+                    .write_all(b"HTTP/1.1 201 Created\r\ncontent-length: 0\r\n\r\n")
+                    .await;
+            });
+        }
+    });
+    (url, rx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mention_reaches_the_mentioned_users_distributor_without_its_text() {
+    use mzchat_proto::guild::{SendMessageRequest, message_service_client::MessageServiceClient};
+    let data = std::env::temp_dir().join(unique("mzchatd-push-mention-"));
+    let daemon = Daemon::start(&data, &["--push-allow-endpoint-hosts", "127.0.0.1"]);
+    let origin = daemon.origin.clone();
+    let (url, mut pushes) = distributor_server().await;
+    let alice = user(&origin, "laptop");
+    let (guild_id, channel_id, link) = crate::federation::guild_with_invite(&alice, &origin).await;
+    let bob = user(&origin, "phone");
+    bob.join_invite(&link, None).await.expect("bob joins");
+    register(&bob, &origin, distributor("phone", &url))
+        .await
+        .expect("bob's distributor");
+
+    let mention = SendMessageRequest {
+        guild_id: guild_id.clone(),
+        channel_id: channel_id.clone(),
+        content: "secret plans for bob".into(),
+        mention_user_ids: vec![bob.identity().user_id()],
+        ..Default::default()
+    };
+    let request = alice.authed(&origin, mention).await.expect("token");
+    let sent_at = Instant::now();
+    let message = MessageServiceClient::new(alice.channel(&origin).expect("channel"))
+        .send_message(request)
+        .await
+        .expect("send")
+        .into_inner()
+        .message
+        .expect("message");
+    let (arrived, body) = tokio::time::timeout(Duration::from_secs(20), pushes.recv())
+        .await
+        .expect("the push arrives")
+        .expect("distributor running");
+    eprintln!(
+        "mention push reached the distributor {:?} after the send",
+        arrived - sent_at
+    );
+    assert!(body.contains(&message.id), "{body}");
+    assert!(body.contains(r#""kind":"MENTION""#), "{body}");
+    assert!(
+        body.contains(&guild_id) && body.contains(&channel_id),
+        "{body}"
+    );
+    assert!(
+        !body.contains("secret"),
+        "no message text in a push: {body}"
+    );
+    drop(daemon);
+    std::fs::remove_dir_all(data).ok();
+}

@@ -43,3 +43,34 @@ pub mod fcm_token {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod delivery {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "deliveries")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub message_id: String,
+        pub user_id: String,
+        pub device_id: String,
+        pub endpoint_url: String,
+        pub p256dh: Option<Vec<u8>>,
+        pub auth: Option<Vec<u8>>,
+        pub payload: Vec<u8>,
+        pub state: String,
+        pub attempts: i32,
+        pub next_attempt_at: i64,
+        pub lease_until: Option<i64>,
+        pub expires_at: i64,
+        pub last_result: String,
+        pub created_at: i64,
+        pub updated_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

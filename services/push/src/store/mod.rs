@@ -1,4 +1,5 @@
 //! The push schema: distributors and FCM tokens per device.
 
+pub mod deliveries;
 mod entity;
 pub mod registrations;

@@ -104,3 +104,20 @@ pub async fn forget_device(
     let b = fcm_token::Entity::delete_by_id(key).exec(conn).await?;
     Ok(a.rows_affected + b.rows_affected)
 }
+
+/// Forgets a device's distributor if it still points at `endpoint_url` (its push service said
+/// the endpoint is gone; a newer registration stays).
+pub async fn forget_endpoint(
+    conn: &impl ConnectionTrait,
+    user_id: &str,
+    device_id: &str,
+    endpoint_url: &str,
+) -> Result<(), DbErr> {
+    distributor::Entity::delete_many()
+        .filter(distributor::Column::UserId.eq(user_id))
+        .filter(distributor::Column::DeviceId.eq(device_id))
+        .filter(distributor::Column::EndpointUrl.eq(endpoint_url))
+        .exec(conn)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,173 @@
+//! Mentions become pushes (PROTOCOL.md section 9): for each message that mentions someone, the
+//! guild service names who to notify (members who can view the channel, with no live stream
+//! here); each of their devices with a distributor gets one queued push.
+
+use std::time::Duration;
+
+use mzchat_platform::grpc::InternalAuth;
+use mzchat_proto::{
+    federation::PushKind,
+    guild::{
+        Event, ListPushTargetsRequest, event::Payload,
+        guild_internal_service_client::GuildInternalServiceClient,
+    },
+};
+use sea_orm::DatabaseConnection;
+use tonic::transport::Channel;
+
+use crate::store::{deliveries, registrations};
+
+/// A push is worth delivering this long (RFC 8030 TTL; PROTOCOL.md section 7).
+pub const PUSH_TTL_MS: i64 = 10 * 60_000;
+
+pub struct Mentions {
+    db: DatabaseConnection,
+    guild: GuildInternalServiceClient<Channel>,
+    auth: InternalAuth,
+    origin: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MentionError {
+    #[error("guild service: {0}")]
+    Guild(String),
+    #[error(transparent)]
+    Store(#[from] sea_orm::DbErr),
+}
+
+/// The notice a device receives: where to look, never what was said.
+fn notice(
+    origin: &str,
+    guild_id: &str,
+    channel_id: &str,
+    message_id: &str,
+    kind: PushKind,
+    sent_at: i64,
+) -> Vec<u8> {
+    let kind = match kind {
+        PushKind::MentionEveryone => "MENTION_EVERYONE",
+        _ => "MENTION",
+    };
+    format!(
+        r#"{{"origin":"{origin}","guild_id":"{guild_id}","channel_id":"{channel_id}","message_id":"{message_id}","kind":"{kind}","sent_at":{sent_at}}}"#
+    )
+    .into_bytes()
+}
+
+impl Mentions {
+    pub fn new(
+        db: DatabaseConnection,
+        guild_url: &str,
+        auth: InternalAuth,
+        origin: String,
+    ) -> Result<Self, String> {
+        let channel = tonic::transport::Endpoint::from_shared(guild_url.to_owned())
+            .map_err(|e| format!("guild internal url {guild_url}: {e}"))?
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(10))
+            .connect_lazy();
+        Ok(Self {
+            db,
+            guild: GuildInternalServiceClient::new(channel),
+            auth,
+            origin,
+        })
+    }
+
+    /// Queues the pushes one `message.created` event calls for; returns how many.
+    pub async fn on_event(&self, event: &Event) -> Result<usize, MentionError> {
+        let Some(Payload::MessageCreated(created)) = &event.payload else {
+            return Ok(0);
+        };
+        let Some(message) = &created.message else {
+            return Ok(0);
+        };
+        if message.mention_user_ids.is_empty() && !message.mention_everyone {
+            return Ok(0);
+        }
+        let mut request = tonic::Request::new(ListPushTargetsRequest {
+            guild_id: message.guild_id.clone(),
+            channel_id: message.channel_id.clone(),
+            user_ids: message.mention_user_ids.clone(),
+            everyone: message.mention_everyone,
+            author_id: message.author_id.clone(),
+        });
+        self.auth.attach(&mut request);
+        let targets = match self.guild.clone().list_push_targets(request).await {
+            Ok(response) => response.into_inner().targets,
+            // The guild or channel is gone already: nobody to tell.
+            Err(status) if status.code() == tonic::Code::NotFound => return Ok(0),
+            Err(status) => return Err(MentionError::Guild(status.message().to_owned())),
+        };
+        let sent_at = message.created_at.map_or(0, |t| t.seconds);
+        let now = mzchat_platform::db::now_millis();
+        let mut queued = 0;
+        for target in targets {
+            if target.home_server != self.origin {
+                // Relayed through the user's home server with a delegation token: not built
+                // yet (issue 5).
+                tracing::debug!(user_id = %target.user_id, home = %target.home_server, "push for a user homed elsewhere not relayed yet");
+                continue;
+            }
+            let kind = if message.mention_user_ids.contains(&target.user_id) {
+                PushKind::Mention
+            } else {
+                PushKind::MentionEveryone
+            };
+            let payload = notice(
+                &self.origin,
+                &message.guild_id,
+                &message.channel_id,
+                &message.id,
+                kind,
+                sent_at,
+            );
+            for distributor in registrations::distributors_of(&self.db, &target.user_id).await? {
+                let delivery = deliveries::Delivery {
+                    id: uuid::Uuid::now_v7().to_string(),
+                    message_id: message.id.clone(),
+                    user_id: target.user_id.clone(),
+                    device_id: distributor.device_id,
+                    endpoint_url: distributor.endpoint_url,
+                    p256dh: distributor.p256dh,
+                    auth: distributor.auth,
+                    payload: payload.clone(),
+                    state: deliveries::PENDING.into(),
+                    attempts: 0,
+                    next_attempt_at: now,
+                    lease_until: None,
+                    expires_at: now + PUSH_TTL_MS,
+                    last_result: String::new(),
+                    created_at: now,
+                    updated_at: now,
+                };
+                if deliveries::enqueue(&self.db, &delivery).await? {
+                    queued += 1;
+                }
+            }
+        }
+        Ok(queued)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_notice_names_the_message_and_carries_no_text() {
+        let body = String::from_utf8(notice(
+            "https://b.example",
+            "g",
+            "c",
+            "m",
+            PushKind::Mention,
+            7,
+        ))
+        .expect("utf-8");
+        assert_eq!(
+            body,
+            r#"{"origin":"https://b.example","guild_id":"g","channel_id":"c","message_id":"m","kind":"MENTION","sent_at":7}"#
+        );
+    }
+}

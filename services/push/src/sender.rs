@@ -1,0 +1,152 @@
+//! Sends queued pushes: encrypted when the device gave RFC 8291 keys, retried on 429 and 5xx
+//! with backoff until the push's TTL ends, and the endpoint forgotten when its service says it
+//! is gone (404, 410).
+
+use std::{sync::Arc, time::Duration};
+
+use bytes::Bytes;
+use sea_orm::DatabaseConnection;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    deliver::{Answer, Deliverer, DeliveryError, Push},
+    store::{
+        deliveries::{self, DELIVERED, DROPPED, Delivery, PENDING},
+        registrations,
+    },
+    webpush,
+};
+
+const POLL: Duration = Duration::from_millis(500);
+const BATCH: u64 = 32;
+
+pub struct Sender {
+    db: DatabaseConnection,
+    deliverer: Deliverer,
+    pub wake: Arc<Notify>,
+}
+
+/// 1 s doubling to 2 min, for retries within a push's TTL.
+fn backoff_ms(attempts: i32) -> i64 {
+    1_000_i64
+        .saturating_mul(1 << attempts.clamp(0, 7))
+        .min(120_000)
+}
+
+impl Sender {
+    pub fn new(db: DatabaseConnection, deliverer: Deliverer) -> Self {
+        Self {
+            db,
+            deliverer,
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        loop {
+            let now = mzchat_platform::db::now_millis();
+            let due = match deliveries::claim_due(&self.db, now, BATCH).await {
+                Ok(due) => due,
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot read queued pushes");
+                    Vec::new()
+                }
+            };
+            let full = due.len() as u64 == BATCH;
+            let sends = due.into_iter().map(|d| {
+                let sender = self.clone();
+                async move { sender.send(d).await }
+            });
+            futures::future::join_all(sends).await;
+            if full {
+                continue;
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(POLL) => {}
+            }
+        }
+    }
+
+    async fn send(&self, delivery: Delivery) {
+        let now = mzchat_platform::db::now_millis();
+        let attempts = delivery.attempts + 1;
+        let (state, next, result) = if delivery.expires_at <= now {
+            (DROPPED, now, "expired before delivery".to_owned())
+        } else {
+            match self.attempt(&delivery, now).await {
+                Ok(Answer::Delivered(code)) => (DELIVERED, now, format!("delivered ({code})")),
+                Ok(Answer::Gone(code)) => {
+                    if let Err(err) = registrations::forget_endpoint(
+                        &self.db,
+                        &delivery.user_id,
+                        &delivery.device_id,
+                        &delivery.endpoint_url,
+                    )
+                    .await
+                    {
+                        tracing::warn!(error = %err, "cannot forget a gone push endpoint");
+                    }
+                    (DROPPED, now, format!("endpoint gone ({code}); forgotten"))
+                }
+                Ok(Answer::Refused(code)) => (DROPPED, now, format!("refused ({code})")),
+                Ok(Answer::Later {
+                    status,
+                    retry_after,
+                }) => {
+                    let wait = retry_after
+                        .map_or(0, |d| d.as_millis() as i64)
+                        .max(backoff_ms(delivery.attempts));
+                    retry(now + wait, delivery.expires_at, format!("busy ({status})"))
+                }
+                Err(DeliveryError::Endpoint(err)) => (DROPPED, now, err.to_string()),
+                Err(err) => retry(
+                    now + backoff_ms(delivery.attempts),
+                    delivery.expires_at,
+                    err.to_string(),
+                ),
+            }
+        };
+        if state != PENDING {
+            tracing::info!(user_id = %delivery.user_id, device_id = %delivery.device_id, state, %result, "push settled");
+        }
+        if let Err(err) =
+            deliveries::settle(&self.db, &delivery.id, state, attempts, next, &result, now).await
+        {
+            tracing::warn!(error = %err, "cannot record a push's outcome; it will be sent again");
+        }
+    }
+
+    async fn attempt(&self, delivery: &Delivery, now: i64) -> Result<Answer, DeliveryError> {
+        let encrypted = delivery.p256dh.is_some();
+        let body = match (&delivery.p256dh, &delivery.auth) {
+            (Some(p256dh), Some(auth)) => webpush::encrypt(p256dh, auth, &delivery.payload)
+                .map_err(|e| {
+                    DeliveryError::Unreachable(delivery.endpoint_url.clone(), e.to_string())
+                })?,
+            _ => delivery.payload.clone(),
+        };
+        let push = Push {
+            body: Bytes::from(body),
+            encrypted,
+            ttl: ((delivery.expires_at - now) / 1000).max(0) as u32,
+            urgency: "high",
+        };
+        self.deliverer.send(&delivery.endpoint_url, &push).await
+    }
+}
+
+/// Pending again at `next`, unless that is past the push's TTL.
+fn retry(next: i64, expires_at: i64, reason: String) -> (&'static str, i64, String) {
+    if next >= expires_at {
+        (
+            DROPPED,
+            next,
+            format!("expired after retries; last: {reason}"),
+        )
+    } else {
+        (PENDING, next, reason)
+    }
+}
