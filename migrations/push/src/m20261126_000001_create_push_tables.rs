@@ -28,6 +28,19 @@ enum FcmTokens {
     CreatedAt,
 }
 
+/// The push delegation token each remote user's home server issued to this server (from
+/// VerifyUser answers): what relays a push to that user.
+#[derive(DeriveIden)]
+enum HeldTokens {
+    Table,
+    UserId,
+    HomeServer,
+    TokenBody,
+    TokenSignature,
+    ExpiresAt,
+    UpdatedAt,
+}
+
 /// One push to one device: the delivery queue and its log.
 #[derive(DeriveIden)]
 enum Deliveries {
@@ -165,11 +178,40 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(HeldTokens::Table)
+                    .col(
+                        ColumnDef::new(HeldTokens::UserId)
+                            .string()
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(ColumnDef::new(HeldTokens::HomeServer).string().not_null())
+                    .col(ColumnDef::new(HeldTokens::TokenBody).blob().not_null())
+                    .col(ColumnDef::new(HeldTokens::TokenSignature).blob().not_null())
+                    .col(
+                        ColumnDef::new(HeldTokens::ExpiresAt)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(HeldTokens::UpdatedAt)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .to_owned(),
+            )
+            .await?;
         create_outbox_table(manager).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         drop_outbox_table(manager).await?;
+        manager
+            .drop_table(Table::drop().table(HeldTokens::Table).to_owned())
+            .await?;
         manager
             .drop_table(Table::drop().table(Deliveries::Table).to_owned())
             .await?;

@@ -64,6 +64,20 @@ pub struct MessageLimits {
     pub max_attachments: u32,
 }
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct CheckDelegationRequest {
+    #[prost(string, tag = "1")]
+    pub token_id: ::prost::alloc::string::String,
+    #[prost(string, tag = "2")]
+    pub user_id: ::prost::alloc::string::String,
+    #[prost(string, tag = "3")]
+    pub audience: ::prost::alloc::string::String,
+}
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct CheckDelegationResponse {
+    #[prost(bool, tag = "1")]
+    pub valid: bool,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct SignServerCallRequest {
     /// gRPC method path, e.g. "/mzchat.federation.v1.IdentityFederationService/VerifyUser".
     #[prost(string, tag = "1")]
@@ -557,6 +571,38 @@ pub mod server_key_internal_service_client {
                 );
             self.inner.unary(req, path, codec).await
         }
+        /// Whether a push delegation token this server issued still holds: known, issued for this
+        /// user and audience, not revoked, and not suppressed by a propagated ban (push-relay asks
+        /// before relaying an inbound PushNotification).
+        pub async fn check_delegation(
+            &mut self,
+            request: impl tonic::IntoRequest<super::CheckDelegationRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::CheckDelegationResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/mzchat.identity.v1.ServerKeyInternalService/CheckDelegation",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(
+                    GrpcMethod::new(
+                        "mzchat.identity.v1.ServerKeyInternalService",
+                        "CheckDelegation",
+                    ),
+                );
+            self.inner.unary(req, path, codec).await
+        }
     }
 }
 /// Generated server implementations.
@@ -577,6 +623,18 @@ pub mod server_key_internal_service_server {
             request: tonic::Request<super::SignServerCallRequest>,
         ) -> std::result::Result<
             tonic::Response<super::SignServerCallResponse>,
+            tonic::Status,
+        > {
+            Err(tonic::Status::unimplemented("Not yet implemented"))
+        }
+        /// Whether a push delegation token this server issued still holds: known, issued for this
+        /// user and audience, not revoked, and not suppressed by a propagated ban (push-relay asks
+        /// before relaying an inbound PushNotification).
+        async fn check_delegation(
+            &self,
+            request: tonic::Request<super::CheckDelegationRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::CheckDelegationResponse>,
             tonic::Status,
         > {
             Err(tonic::Status::unimplemented("Not yet implemented"))
@@ -697,6 +755,55 @@ pub mod server_key_internal_service_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = SignServerCallSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/mzchat.identity.v1.ServerKeyInternalService/CheckDelegation" => {
+                    #[allow(non_camel_case_types)]
+                    struct CheckDelegationSvc<T: ServerKeyInternalService>(pub Arc<T>);
+                    impl<
+                        T: ServerKeyInternalService,
+                    > tonic::server::UnaryService<super::CheckDelegationRequest>
+                    for CheckDelegationSvc<T> {
+                        type Response = super::CheckDelegationResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::CheckDelegationRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as ServerKeyInternalService>::check_delegation(
+                                        &inner,
+                                        request,
+                                    )
+                                    .await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = CheckDelegationSvc(inner);
                         let codec = tonic_prost::ProstCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(

@@ -83,8 +83,13 @@ impl Config {
         if mode == Mode::Identity && args.guild_internal_url.is_none() {
             return Err("--guild-internal-url is required for `mzchatd identity`".into());
         }
-        if mode == Mode::PushRelay && args.guild_internal_url.is_none() {
-            return Err("--guild-internal-url is required for `mzchatd push-relay`".into());
+        if mode == Mode::PushRelay
+            && (args.guild_internal_url.is_none() || args.federation_internal_url.is_none())
+        {
+            return Err(
+                "--guild-internal-url and --federation-internal-url are required for `mzchatd push-relay`"
+                    .into(),
+            );
         }
         if matches!(mode, Mode::Guild | Mode::PushRelay) && args.guild.identity_url.is_none() {
             return Err(format!(
@@ -272,6 +277,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                     .guild_internal_url
                     .clone()
                     .unwrap_or_else(|| this_process.clone()),
+                federation_internal_url: config
+                    .federation_internal_url
+                    .clone()
+                    .unwrap_or_else(|| this_process.clone()),
             },
             bus.clone(),
             internal.clone(),
@@ -280,8 +289,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!(e))
         .context("push-relay service")?;
         push.mount(&mut grpc);
-        // The relay between homeservers is not built yet (issue 5).
-        unbuilt::mount_push_federation(&mut grpc);
         databases.push(push.database().clone());
         tasks.extend(push.spawn(shutdown.clone()));
     }

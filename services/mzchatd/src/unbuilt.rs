@@ -2,21 +2,15 @@
 //! `grpcurl` see the whole API, and every method answers UNIMPLEMENTED (the generated default).
 
 use mzchat_platform::grpc::{GrpcServer, InternalAuth};
-use mzchat_proto::{
-    federation::push_federation_service_server::{
-        PushFederationService, PushFederationServiceServer,
-    },
-    media::{
-        media_internal_service_server::{MediaInternalService, MediaInternalServiceServer},
-        media_service_server::{MediaService, MediaServiceServer},
-    },
+use mzchat_proto::media::{
+    media_internal_service_server::{MediaInternalService, MediaInternalServiceServer},
+    media_service_server::{MediaService, MediaServiceServer},
 };
 
 pub struct Unbuilt;
 
 impl MediaService for Unbuilt {}
 impl MediaInternalService for Unbuilt {}
-impl PushFederationService for Unbuilt {}
 
 pub fn mount_media(server: &mut GrpcServer, internal: &InternalAuth) {
     server
@@ -25,8 +19,4 @@ pub fn mount_media(server: &mut GrpcServer, internal: &InternalAuth) {
             Unbuilt,
             internal.clone(),
         ));
-}
-
-pub fn mount_push_federation(server: &mut GrpcServer) {
-    server.add_service(PushFederationServiceServer::new(Unbuilt));
 }

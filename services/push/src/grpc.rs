@@ -132,3 +132,31 @@ impl PushService for PushGrpc {
         Ok(Response::new(UnregisterFcmTokenResponse {}))
     }
 }
+
+/// Inbound PushNotification (mounted behind `S2sAuthenticated`).
+pub struct PushFederationGrpc {
+    relay: Arc<crate::relay::Relay>,
+}
+
+impl PushFederationGrpc {
+    pub fn new(relay: Arc<crate::relay::Relay>) -> Self {
+        Self { relay }
+    }
+}
+
+#[tonic::async_trait]
+impl mzchat_proto::federation::push_federation_service_server::PushFederationService
+    for PushFederationGrpc
+{
+    async fn push_notification(
+        &self,
+        request: Request<mzchat_proto::federation::PushNotificationRequest>,
+    ) -> Result<Response<mzchat_proto::federation::PushNotificationResponse>, Status> {
+        let caller = mzchat_platform::federation::CallerOrigin::of(&request)?;
+        let queued = self.relay.receive(&caller, request.into_inner()).await?;
+        tracing::debug!(origin = %caller, queued, "relayed push received");
+        Ok(Response::new(
+            mzchat_proto::federation::PushNotificationResponse {},
+        ))
+    }
+}

@@ -3,15 +3,17 @@
 //! untrusted URLs. Registrations go with a device when identity revokes it.
 //!
 //! Mentions in guilds here are pushed to the devices of users homed here (queued, encrypted
-//! per RFC 8291 when the device gave keys, retried within the push's TTL). Not built yet
-//! (issue 5): FCM delivery, and the relay between homeservers (`PushFederationService` still
-//! answers UNIMPLEMENTED; pushes for users homed elsewhere are skipped).
+//! per RFC 8291 when the device gave keys, retried within the push's TTL); mentions of users
+//! homed elsewhere are relayed through their home server with the delegation token it gave
+//! this server, and pushes other servers relay here are checked and delivered the same way.
+//! Not built yet (issue 5): FCM delivery.
 
 mod app;
 pub mod deliver;
 pub mod endpoint;
 mod grpc;
 mod mentions;
+mod relay;
 mod sender;
 mod store;
 pub mod webpush;
@@ -22,11 +24,16 @@ use mzchat_platform::{
     ServerConfig,
     bus::{Bus, ConsumerSpec, Envelope, HandlerError, run_consumer, streams},
     db::{self, DatabaseTarget, DbSetupError},
+    federation::{RemoteKeys, S2sAuthenticated},
     grpc::{GrpcServer, InternalAuth},
+    outbox::{Outbox, OutboxRelay},
     session_keys::SessionKeys,
 };
 use mzchat_proto::{
-    guild::Event, identity::DeviceRevoked, push::push_service_server::PushServiceServer,
+    federation::{FederationResult, push_federation_service_server::PushFederationServiceServer},
+    guild::Event,
+    identity::DeviceRevoked,
+    push::push_service_server::PushServiceServer,
 };
 use mzchat_push_migration::Migrator;
 use prost::Message;
@@ -37,7 +44,8 @@ use tokio_util::sync::CancellationToken;
 pub use app::PushError;
 
 use crate::{
-    app::PushApp, deliver::Deliverer, endpoint::EndpointGuard, mentions::Mentions, sender::Sender,
+    app::PushApp, deliver::Deliverer, endpoint::EndpointGuard, mentions::Mentions, relay::Relay,
+    sender::Sender,
 };
 
 pub const SERVICE: &str = "push";
@@ -51,6 +59,8 @@ pub struct PushConfig {
     pub allowed_endpoint_hosts: Vec<String>,
     /// Where the guild service's internal API answers (who a mention pushes).
     pub guild_internal_url: String,
+    /// Where federation-sync's internal API answers (other servers' keys).
+    pub federation_internal_url: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +72,10 @@ pub enum SetupError {
 }
 
 pub struct Push {
+    config: PushConfig,
+    outbox: Outbox,
+    relay: Arc<Relay>,
+    remote_keys: Arc<RemoteKeys>,
     app: Arc<PushApp>,
     keys: Arc<SessionKeys>,
     db: DatabaseConnection,
@@ -87,10 +101,26 @@ pub async fn build(
     }
     let keys = SessionKeys::new(&config.identity_url, config.server.origin.as_str())
         .map_err(|e| SetupError::Config(e.to_string()))?;
+    let outbox = Outbox::new();
+    let sender = Arc::new(Sender::new(
+        db.clone(),
+        Deliverer::new(EndpointGuard::new(&config.allowed_endpoint_hosts)),
+    ));
+    let relay = Relay::new(
+        db.clone(),
+        config.server.origin.clone(),
+        &config.identity_url,
+        internal.clone(),
+        sender.wake.clone(),
+    )
+    .map_err(SetupError::Config)?;
+    let remote_keys = RemoteKeys::new(&config.federation_internal_url, internal.clone())
+        .map_err(SetupError::Config)?;
     let guard = EndpointGuard::new(&config.allowed_endpoint_hosts);
     let app = PushApp::new(db.clone(), config.server.origin.to_string(), guard.clone());
     let mentions = Mentions::new(
         db.clone(),
+        outbox.clone(),
         &config.guild_internal_url,
         internal,
         config.server.origin.to_string(),
@@ -100,7 +130,11 @@ pub async fn build(
         app: Arc::new(app),
         keys: Arc::new(keys),
         mentions: Arc::new(mentions),
-        sender: Arc::new(Sender::new(db.clone(), Deliverer::new(guard))),
+        sender,
+        relay: Arc::new(relay),
+        remote_keys: Arc::new(remote_keys),
+        outbox,
+        config,
         db,
         bus,
     })
@@ -112,10 +146,19 @@ impl Push {
     }
 
     pub fn mount(&self, server: &mut GrpcServer) {
-        server.add_service(PushServiceServer::new(grpc::PushGrpc::new(
-            self.app.clone(),
-            self.keys.clone(),
-        )));
+        let config = &self.config.server;
+        server
+            .add_service(PushServiceServer::new(grpc::PushGrpc::new(
+                self.app.clone(),
+                self.keys.clone(),
+            )))
+            .add_service(S2sAuthenticated::new(
+                PushFederationServiceServer::new(grpc::PushFederationGrpc::new(self.relay.clone())),
+                config.origin.clone(),
+                config.insecure_dev,
+                config.federation.clone(),
+                self.remote_keys.clone(),
+            ));
     }
 
     /// Follows identity's device revocations and the guilds' mentions, and sends queued
@@ -133,9 +176,41 @@ impl Push {
                 self.bus.clone(),
                 shutdown.clone(),
             )),
+            tokio::spawn(hold_delegations(
+                self.relay.clone(),
+                self.bus.clone(),
+                shutdown.clone(),
+            )),
+            tokio::spawn(
+                OutboxRelay::new(self.db.clone(), self.bus.clone(), &self.outbox, SERVICE)
+                    .run(shutdown.clone()),
+            ),
             tokio::spawn(self.sender.clone().run(shutdown)),
         ]
     }
+}
+
+async fn hold_delegations(relay: Arc<Relay>, bus: Arc<dyn Bus>, shutdown: CancellationToken) {
+    let spec = ConsumerSpec {
+        stream: streams::FEDERATION_RESULTS,
+        durable: "push-delegations".into(),
+        filter: "federation.v1.result.user_verified".into(),
+        max_deliver: 50,
+        ack_wait: Duration::from_secs(30),
+        ordered: true,
+    };
+    let handler = move |envelope: Envelope| {
+        let relay = relay.clone();
+        async move {
+            let result = FederationResult::decode(envelope.payload.as_ref())
+                .map_err(|e| HandlerError::Permanent(format!("malformed result: {e}")))?;
+            relay
+                .hold(&result)
+                .await
+                .map_err(|e| HandlerError::Transient(e.to_string(), Duration::from_secs(2)))
+        }
+    };
+    consume_forever(bus, spec, shutdown, handler, "delegation tokens").await;
 }
 
 async fn follow_mentions(

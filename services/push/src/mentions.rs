@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use mzchat_platform::grpc::InternalAuth;
+use mzchat_platform::{federation::jobs, grpc::InternalAuth, outbox::Outbox};
 use mzchat_proto::{
-    federation::PushKind,
+    federation::{PushKind, PushNotificationJob, PushPayload, federation_job::Kind},
     guild::{
         Event, ListPushTargetsRequest, event::Payload,
         guild_internal_service_client::GuildInternalServiceClient,
@@ -15,13 +15,14 @@ use mzchat_proto::{
 use sea_orm::DatabaseConnection;
 use tonic::transport::Channel;
 
-use crate::store::{deliveries, registrations};
+use crate::store::{deliveries, held_tokens, registrations};
 
 /// A push is worth delivering this long (RFC 8030 TTL; PROTOCOL.md section 7).
 pub const PUSH_TTL_MS: i64 = 10 * 60_000;
 
 pub struct Mentions {
     db: DatabaseConnection,
+    outbox: Outbox,
     guild: GuildInternalServiceClient<Channel>,
     auth: InternalAuth,
     origin: String,
@@ -36,7 +37,7 @@ pub enum MentionError {
 }
 
 /// The notice a device receives: where to look, never what was said.
-fn notice(
+pub(crate) fn notice(
     origin: &str,
     guild_id: &str,
     channel_id: &str,
@@ -55,8 +56,35 @@ fn notice(
 }
 
 impl Mentions {
+    /// Queues a PushNotification to the user's home server with the token it gave this server;
+    /// false when none is held yet (the home server has not answered VerifyUser).
+    async fn relay(
+        &self,
+        user_id: &str,
+        home_server: &str,
+        payload: PushPayload,
+        now_ms: i64,
+    ) -> Result<bool, MentionError> {
+        let held = held_tokens::of_user(&self.db, user_id)
+            .await?
+            .filter(|h| h.home_server == home_server && h.expires_at > now_ms / 1000);
+        let Some(held) = held else {
+            tracing::debug!(%user_id, %home_server, "no delegation token held for a push; skipped");
+            return Ok(false);
+        };
+        let job = PushNotificationJob {
+            delegation_token: Some(held.token),
+            payload: Some(payload),
+        };
+        let job = jobs::new_job(home_server, Kind::PushNotification(job));
+        self.outbox.enqueue(&self.db, jobs::job_event(&job)).await?;
+        self.outbox.wake();
+        Ok(true)
+    }
+
     pub fn new(
         db: DatabaseConnection,
+        outbox: Outbox,
         guild_url: &str,
         auth: InternalAuth,
         origin: String,
@@ -68,6 +96,7 @@ impl Mentions {
             .connect_lazy();
         Ok(Self {
             db,
+            outbox,
             guild: GuildInternalServiceClient::new(channel),
             auth,
             origin,
@@ -103,17 +132,27 @@ impl Mentions {
         let now = mzchat_platform::db::now_millis();
         let mut queued = 0;
         for target in targets {
-            if target.home_server != self.origin {
-                // Relayed through the user's home server with a delegation token: not built
-                // yet (issue 5).
-                tracing::debug!(user_id = %target.user_id, home = %target.home_server, "push for a user homed elsewhere not relayed yet");
-                continue;
-            }
             let kind = if message.mention_user_ids.contains(&target.user_id) {
                 PushKind::Mention
             } else {
                 PushKind::MentionEveryone
             };
+            if target.home_server != self.origin {
+                let payload = PushPayload {
+                    origin: self.origin.clone(),
+                    guild_id: message.guild_id.clone(),
+                    channel_id: message.channel_id.clone(),
+                    message_id: message.id.clone(),
+                    sender_display_name: String::new(),
+                    kind: kind as i32,
+                    sent_at: message.created_at,
+                };
+                let relayed = self
+                    .relay(&target.user_id, &target.home_server, payload, now)
+                    .await?;
+                queued += usize::from(relayed);
+                continue;
+            }
             let payload = notice(
                 &self.origin,
                 &message.guild_id,

@@ -161,6 +161,20 @@ impl IdentityApp {
         )))
     }
 
+    /// Whether a delegation token still holds (push-relay asks before relaying a push).
+    pub async fn check_delegation(
+        &self,
+        token_id: &str,
+        user_id: &str,
+        audience: &str,
+    ) -> Result<bool> {
+        let now = unix_now();
+        if store::federation::delegation_suppressed(&self.db, user_id, audience, now).await? {
+            return Ok(false);
+        }
+        Ok(store::federation::delegation_valid(&self.db, token_id, user_id, audience, now).await?)
+    }
+
     /// UpdateHomeServer from `caller`: the user moved to `caller` (PROTOCOL.md section 8).
     pub async fn update_home_server(
         &self,

@@ -11,8 +11,8 @@ use mzchat_proto::{
         identity_federation_service_server::IdentityFederationService,
     },
     identity::{
-        SignServerCallRequest, SignServerCallResponse,
-        server_key_internal_service_server::ServerKeyInternalService,
+        CheckDelegationRequest, CheckDelegationResponse, SignServerCallRequest,
+        SignServerCallResponse, server_key_internal_service_server::ServerKeyInternalService,
     },
 };
 use tonic::{Request, Response, Status};
@@ -99,5 +99,18 @@ impl ServerKeyInternalService for ServerKeyInternalGrpc {
             key_id,
             signature,
         }))
+    }
+
+    async fn check_delegation(
+        &self,
+        request: Request<CheckDelegationRequest>,
+    ) -> Result<Response<CheckDelegationResponse>, Status> {
+        let r = request.into_inner();
+        let valid = self
+            .app
+            .check_delegation(&r.token_id, &r.user_id, &r.audience)
+            .await
+            .map_err(|e| to_status(&e))?;
+        Ok(Response::new(CheckDelegationResponse { valid }))
     }
 }

@@ -205,6 +205,25 @@ pub struct Delegation {
     pub expires_at: i64,
 }
 
+/// Whether token `token_id` was issued to `audience` for the user and is not revoked.
+pub async fn delegation_valid(
+    conn: &impl ConnectionTrait,
+    token_id: &str,
+    user_id: &str,
+    audience: &str,
+    now: i64,
+) -> Result<bool, DbErr> {
+    Ok(delegation_token::Entity::find_by_id(token_id)
+        .one(conn)
+        .await?
+        .is_some_and(|t| {
+            t.user_id == user_id
+                && t.audience == audience
+                && t.revoked_at.is_none()
+                && t.expires_at > now
+        }))
+}
+
 /// Whether `audience` may not get a token for the user now (a propagated ban revoked it).
 pub async fn delegation_suppressed(
     conn: &impl ConnectionTrait,

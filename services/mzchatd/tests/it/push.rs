@@ -281,3 +281,67 @@ async fn a_mention_reaches_the_mentioned_users_distributor_without_its_text() {
     drop(daemon);
     std::fs::remove_dir_all(data).ok();
 }
+
+/// The reference text's relay flow: a mention on B of a user homed on A reaches the user's
+/// distributor through A (B holds no registration of the user's devices; it relays with the
+/// delegation token A gave it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mention_on_another_server_is_relayed_through_the_home_server() {
+    use mzchat_proto::guild::{SendMessageRequest, message_service_client::MessageServiceClient};
+    use mzchat_proto::identity::Verification;
+
+    use crate::federation::{Backend, Homeserver, guild_with_invite, wait_for_account};
+    let flags = ["--push-allow-endpoint-hosts", "127.0.0.1"];
+    let a = Homeserver::start(Backend::Embedded, &flags);
+    let b = Homeserver::start(Backend::Embedded, &flags);
+    let (url, mut pushes) = distributor_server().await;
+    let bob = user(&a.origin, "phone");
+    bob.login(&a.origin, None, "").await.expect("bob at home");
+    register(&bob, &a.origin, distributor("phone", &url))
+        .await
+        .expect("bob's distributor, on A");
+
+    let alice = user(&b.origin, "laptop");
+    let (guild_id, channel_id, link) = guild_with_invite(&alice, &b.origin).await;
+    bob.join_invite(&link, None).await.expect("bob joins on B");
+    wait_for_account(&bob, &b.origin, Duration::from_secs(30), |acc| {
+        acc.verification() == Verification::Verified
+    })
+    .await;
+
+    // B's push-relay keeps A's token from the same answer; mention until a push arrives.
+    let mut messages = MessageServiceClient::new(alice.channel(&b.origin).expect("channel"));
+    let mut arrival = None;
+    for attempt in 0..10 {
+        let mention = SendMessageRequest {
+            guild_id: guild_id.clone(),
+            channel_id: channel_id.clone(),
+            content: format!("bob, look ({attempt})"),
+            mention_user_ids: vec![bob.identity().user_id()],
+            ..Default::default()
+        };
+        let request = alice.authed(&b.origin, mention).await.expect("token");
+        let sent_at = Instant::now();
+        let message = messages
+            .send_message(request)
+            .await
+            .expect("send")
+            .into_inner()
+            .message
+            .expect("message");
+        if let Ok(Some((at, body))) =
+            tokio::time::timeout(Duration::from_secs(3), pushes.recv()).await
+        {
+            arrival = Some((at - sent_at, body, message.id));
+            break;
+        }
+    }
+    let (latency, body, message_id) = arrival.expect("a relayed push reached bob's distributor");
+    eprintln!("mention push relayed B -> A -> distributor in {latency:?}");
+    assert!(body.contains(&message_id), "{body}");
+    assert!(
+        body.contains(&format!(r#""origin":"{}""#, b.origin)),
+        "{body}"
+    );
+    assert!(!body.contains("look"), "no message text: {body}");
+}

@@ -74,3 +74,25 @@ pub mod delivery {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod held_token {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "held_tokens")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub user_id: String,
+        pub home_server: String,
+        pub token_body: Vec<u8>,
+        pub token_signature: Vec<u8>,
+        /// Seconds since the epoch.
+        pub expires_at: i64,
+        pub updated_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -2,4 +2,5 @@
 
 pub mod deliveries;
 mod entity;
+pub mod held_tokens;
 pub mod registrations;
