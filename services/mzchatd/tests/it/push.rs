@@ -345,3 +345,87 @@ async fn a_mention_on_another_server_is_relayed_through_the_home_server() {
     );
     assert!(!body.contains("look"), "no message text: {body}");
 }
+
+/// A distributor that answers each request with the next of `statuses` (then 201).
+async fn scripted_distributor(
+    statuses: Vec<u16>,
+) -> (String, tokio::sync::mpsc::UnboundedReceiver<u16>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/up/device", listener.local_addr().expect("addr"));
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut script = statuses.into_iter();
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut buf = [0u8; 8192];
+            let _ = stream.read(&mut buf).await;
+            let status = script.next().unwrap_or(201);
+            let _ = tx.send(status);
+            let answer = format!("HTTP/1.1 {status} Scripted\r\ncontent-length: 0\r\n\r\n");
+            let _ = stream.write_all(answer.as_bytes()).await;
+        }
+    });
+    (url, rx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn busy_services_are_retried_and_gone_endpoints_forgotten() {
+    use mzchat_proto::guild::{SendMessageRequest, message_service_client::MessageServiceClient};
+    let data = std::env::temp_dir().join(unique("mzchatd-push-retry-"));
+    let daemon = Daemon::start(&data, &["--push-allow-endpoint-hosts", "127.0.0.1"]);
+    let origin = daemon.origin.clone();
+    let alice = user(&origin, "laptop");
+    let (guild_id, channel_id, link) = crate::federation::guild_with_invite(&alice, &origin).await;
+    let bob = user(&origin, "phone");
+    bob.join_invite(&link, None).await.expect("bob joins");
+    let mention = |text: &str| SendMessageRequest {
+        guild_id: guild_id.clone(),
+        channel_id: channel_id.clone(),
+        content: text.into(),
+        mention_user_ids: vec![bob.identity().user_id()],
+        ..Default::default()
+    };
+    let mut messages = MessageServiceClient::new(alice.channel(&origin).expect("channel"));
+
+    // 503, then 429: the push comes again after a backoff and is delivered on the third try.
+    let (url, mut answers) = scripted_distributor(vec![503, 429]).await;
+    register(&bob, &origin, distributor("phone", &url))
+        .await
+        .expect("register");
+    let request = alice.authed(&origin, mention("one")).await.expect("token");
+    messages.send_message(request).await.expect("send");
+    let mut seen = Vec::new();
+    while seen.last() != Some(&201) {
+        let status = tokio::time::timeout(Duration::from_secs(20), answers.recv())
+            .await
+            .expect("the push is tried again")
+            .expect("distributor running");
+        seen.push(status);
+    }
+    assert_eq!(seen, [503, 429, 201]);
+
+    // 410: the endpoint is gone, and the registration with it.
+    let (url, mut answers) = scripted_distributor(vec![410]).await;
+    register(&bob, &origin, distributor("phone", &url))
+        .await
+        .expect("register");
+    let request = alice.authed(&origin, mention("two")).await.expect("token");
+    messages.send_message(request).await.expect("send");
+    let status = tokio::time::timeout(Duration::from_secs(20), answers.recv())
+        .await
+        .expect("the push is tried")
+        .expect("distributor running");
+    assert_eq!(status, 410);
+    let start = Instant::now();
+    while !list(&bob, &origin).await.is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the gone endpoint stays registered"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(daemon);
+    std::fs::remove_dir_all(data).ok();
+}
