@@ -289,6 +289,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!(e))
         .context("push-relay service")?;
         push.mount(&mut grpc);
+        push.register_metrics(&metrics);
         databases.push(push.database().clone());
         tasks.extend(push.spawn(shutdown.clone()));
     }

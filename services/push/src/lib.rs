@@ -13,6 +13,7 @@ pub mod deliver;
 pub mod endpoint;
 mod grpc;
 mod mentions;
+mod metrics;
 mod relay;
 mod sender;
 mod store;
@@ -143,6 +144,11 @@ pub async fn build(
 impl Push {
     pub fn database(&self) -> &DatabaseConnection {
         &self.db
+    }
+
+    /// Adds the delivery metrics to the process's registry.
+    pub fn register_metrics(&self, metrics: &mzchat_platform::metrics::Metrics) {
+        self.sender.metrics.register(metrics);
     }
 
     pub fn mount(&self, server: &mut GrpcServer) {

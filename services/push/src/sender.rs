@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     deliver::{Answer, Deliverer, DeliveryError, Push},
+    metrics::PushMetrics,
     store::{
         deliveries::{self, DELIVERED, DROPPED, Delivery, PENDING},
         registrations,
@@ -25,6 +26,7 @@ pub struct Sender {
     db: DatabaseConnection,
     deliverer: Deliverer,
     pub wake: Arc<Notify>,
+    pub metrics: PushMetrics,
 }
 
 /// 1 s doubling to 2 min, for retries within a push's TTL.
@@ -40,6 +42,7 @@ impl Sender {
             db,
             deliverer,
             wake: Arc::new(Notify::new()),
+            metrics: PushMetrics::default(),
         }
     }
 
@@ -74,10 +77,25 @@ impl Sender {
         let now = mzchat_platform::db::now_millis();
         let attempts = delivery.attempts + 1;
         let (state, next, result) = if delivery.expires_at <= now {
+            self.metrics.record("expired");
             (DROPPED, now, "expired before delivery".to_owned())
         } else {
-            match self.attempt(&delivery, now).await {
-                Ok(Answer::Delivered(code)) => (DELIVERED, now, format!("delivered ({code})")),
+            let answer = self.attempt(&delivery, now).await;
+            self.metrics.record(match &answer {
+                Ok(Answer::Delivered(_)) => "delivered",
+                Ok(Answer::Gone(_)) => "gone",
+                Ok(Answer::Refused(_)) => "refused",
+                Ok(Answer::Later { .. }) => "retry",
+                Err(DeliveryError::Endpoint(_)) => "invalid",
+                Err(_) => "retry",
+            });
+            match answer {
+                Ok(Answer::Delivered(code)) => {
+                    let queued_for =
+                        (mzchat_platform::db::now_millis() - delivery.created_at).max(0);
+                    self.metrics.latency.observe(queued_for as f64 / 1000.0);
+                    (DELIVERED, now, format!("delivered ({code})"))
+                }
                 Ok(Answer::Gone(code)) => {
                     if let Err(err) = registrations::forget_endpoint(
                         &self.db,

@@ -278,6 +278,21 @@ async fn a_mention_reaches_the_mentioned_users_distributor_without_its_text() {
         !body.contains("secret"),
         "no message text in a push: {body}"
     );
+    // The outcome is counted once the distributor's answer is read.
+    let delivered = r#"mzchat_push_delivery_attempts_total{outcome="delivered"} 1"#;
+    let start = Instant::now();
+    loop {
+        let metrics = crate::smoke::reqwest_like_get(daemon.admin_port, "/metrics").await;
+        if metrics.contains(delivered) {
+            assert!(
+                metrics.contains("mzchat_push_delivery_seconds_count 1"),
+                "{metrics}"
+            );
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "{metrics}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     drop(daemon);
     std::fs::remove_dir_all(data).ok();
 }

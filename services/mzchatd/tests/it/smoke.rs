@@ -96,7 +96,7 @@ fn an_invalid_configuration_exits_64_before_binding() {
 }
 
 /// A plain HTTP/1.0 GET on the admin port.
-async fn reqwest_like_get(port: u16, path: &str) -> String {
+pub async fn reqwest_like_get(port: u16, path: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
