@@ -10,7 +10,7 @@ data=$(mktemp -d)
 trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$data"' EXIT
 "$target/release/mzchatd" all --insecure-dev --data-dir "$data" \
   --listen "127.0.0.1:$port" --admin-listen "127.0.0.1:$((port + 1))" --assets-listen "127.0.0.1:$((port + 2))" \
-  ${MZCHATD_FLAGS:-} >"$data/mzchatd.log" 2>&1 &
+  --push-allow-endpoint-hosts 127.0.0.1 ${MZCHATD_FLAGS:-} >"$data/mzchatd.log" 2>&1 &
 server=$!
 for _ in $(seq 100); do
   (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
@@ -20,3 +20,4 @@ load="$target/release/mzchat-loadtest --server http://127.0.0.1:$port"
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; mzchatd all ${MZCHATD_FLAGS:-(embedded: SQLite, in-process bus)}"
 $load send --senders "${SENDERS:-50}" --seconds "${SECONDS_PER_RUN:-10}"
 $load fanout --streams "${STREAMS:-100}" --messages "${MESSAGES:-20}"
+$load push --members "${PUSH_MEMBERS:-50}" --messages "${PUSH_MESSAGES:-20}"

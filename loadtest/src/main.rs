@@ -5,7 +5,9 @@
 //! `fanout`: S members hold event streams while one member posts; measures the time from a
 //! send's acknowledgement to each stream receiving it.
 //! `verify`: VerifyUser jobs through federation-sync against a peer with fixed latency.
+//! `push`: mention pushes to distributors served by the load generator.
 
+mod push;
 mod verify;
 
 use std::{
@@ -56,6 +58,14 @@ enum Scenario {
         jobs: usize,
         #[arg(long, default_value_t = 50)]
         latency_ms: u64,
+    },
+    /// Mention pushes: members x messages deliveries (the server must allow 127.0.0.1
+    /// endpoints).
+    Push {
+        #[arg(long, default_value_t = 50)]
+        members: usize,
+        #[arg(long, default_value_t = 20)]
+        messages: usize,
     },
     /// Removes the JetStream streams a benchmark's homeserver created under `bus_prefix`.
     DropStreams {
@@ -304,6 +314,9 @@ async fn main() -> anyhow::Result<()> {
             jobs,
             latency_ms,
         } => verify::verify_scenario(&nats_url, &bus_prefix, jobs, latency_ms).await,
+        Scenario::Push { members, messages } => {
+            push::push_scenario(&cli.server, &dir, members, messages).await
+        }
         Scenario::DropStreams {
             nats_url,
             bus_prefix,
