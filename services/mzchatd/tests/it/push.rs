@@ -444,3 +444,133 @@ async fn busy_services_are_retried_and_gone_endpoints_forgotten() {
     drop(daemon);
     std::fs::remove_dir_all(data).ok();
 }
+
+/// A delegation token is good only for the server it was issued to, and only as signed: C
+/// relaying the token A gave B, or a tampered copy, is refused by A (and C dead-letters the job).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stolen_or_forged_delegation_token_is_refused() {
+    use mzchat_proto::{
+        common::SignedStatement,
+        federation::{
+            FederationJob, ListDeadLettersRequest, PushKind, PushNotificationJob, PushPayload,
+            federation_admin_service_client::FederationAdminServiceClient, federation_job::Kind,
+        },
+        identity::Verification,
+    };
+    use prost::Message;
+    use sea_orm::{ConnectionTrait, Statement};
+
+    use crate::federation::{
+        Backend, Homeserver, database_url, guild_with_invite, nats_url, wait_for_account,
+    };
+    let a = Homeserver::start(Backend::PostgresNats, &[]);
+    let b = Homeserver::start(Backend::PostgresNats, &[]);
+    let c = Homeserver::start(Backend::PostgresNats, &[]);
+    let bob = user(&a.origin, "phone");
+    bob.login(&a.origin, None, "").await.expect("bob at home");
+    let alice = user(&b.origin, "laptop");
+    let (guild_id, channel_id, link) = guild_with_invite(&alice, &b.origin).await;
+    bob.join_invite(&link, None).await.expect("bob joins on B");
+    wait_for_account(&bob, &b.origin, Duration::from_secs(30), |acc| {
+        acc.verification() == Verification::Verified
+    })
+    .await;
+
+    // The token A issued to B, as B's push-relay keeps it.
+    let db = sea_orm::Database::connect(database_url())
+        .await
+        .expect("postgres");
+    let sql = format!(
+        "SELECT token_body, token_signature FROM \"{}\".held_tokens WHERE user_id = '{}'",
+        b.schema("push"),
+        bob.identity().user_id()
+    );
+    let start = Instant::now();
+    let token = loop {
+        let row = db
+            .query_one_raw(Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                sql.clone(),
+            ))
+            .await
+            .expect("query");
+        if let Some(row) = row {
+            break SignedStatement {
+                body: row.try_get_by_index(0).expect("body"),
+                signature: row.try_get_by_index(1).expect("signature"),
+            };
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "B holds no token for bob"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+
+    // C relays it to A, once as it is and once tampered with.
+    let mut forged = token.clone();
+    forged.signature[0] ^= 1;
+    let nats = async_nats::jetstream::new(async_nats::connect(nats_url()).await.expect("nats"));
+    let prefix = c.bus_prefix.clone().expect("prefix");
+    for token in [token, forged] {
+        let now = mzchat_client::statements::unix_now();
+        let job = FederationJob {
+            id: uuid::Uuid::now_v7().to_string(),
+            destination: a.origin.clone(),
+            created_at: Some(prost_types::Timestamp {
+                seconds: now,
+                nanos: 0,
+            }),
+            expires_at: Some(prost_types::Timestamp {
+                seconds: now + 600,
+                nanos: 0,
+            }),
+            kind: Some(Kind::PushNotification(PushNotificationJob {
+                delegation_token: Some(token),
+                payload: Some(PushPayload {
+                    origin: c.origin.clone(),
+                    guild_id: guild_id.clone(),
+                    channel_id: channel_id.clone(),
+                    message_id: uuid::Uuid::now_v7().to_string(),
+                    sender_display_name: String::new(),
+                    kind: PushKind::Mention as i32,
+                    sent_at: None,
+                }),
+            })),
+        };
+        nats.publish(
+            format!("{prefix}.federation.v1.job.push_notification"),
+            job.encode_to_vec().into(),
+        )
+        .await
+        .expect("publish")
+        .await
+        .expect("stored");
+    }
+    let mut admin = FederationAdminServiceClient::new(bob.channel(&c.origin).expect("channel"));
+    let start = Instant::now();
+    let dead = loop {
+        let mut request = tonic::Request::new(ListDeadLettersRequest::default());
+        let token = format!("{prefix}-internal").parse().expect("ascii");
+        request
+            .metadata_mut()
+            .insert("mzchat-internal-token", token);
+        let dead = admin
+            .list_dead_letters(request)
+            .await
+            .expect("dead letters")
+            .into_inner()
+            .dead_letters;
+        if dead.len() == 2 || start.elapsed() > Duration::from_secs(30) {
+            break dead;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(dead.len(), 2, "both relays refused: {dead:?}");
+    for letter in &dead {
+        assert!(letter.last_error.contains("PermissionDenied"), "{letter:?}");
+    }
+    for server in [a, b, c] {
+        server.remove().await;
+    }
+}

@@ -125,7 +125,7 @@ impl Homeserver {
         let db = sea_orm::Database::connect(database_url())
             .await
             .expect("postgres");
-        for service in ["identity", "guild", "federation"] {
+        for service in ["identity", "guild", "federation", "push"] {
             db.execute_unprepared(&format!(
                 "DROP SCHEMA IF EXISTS \"{}\" CASCADE",
                 self.schema(service)
