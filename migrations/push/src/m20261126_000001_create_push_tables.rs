@@ -18,6 +18,16 @@ enum Distributors {
     CreatedAt,
 }
 
+/// Devices identity revoked: they may not register again (their access tokens outlive the
+/// revocation by up to an hour).
+#[derive(DeriveIden)]
+enum RevokedDevices {
+    Table,
+    UserId,
+    DeviceId,
+    RevokedAt,
+}
+
 /// One FCM registration token per device.
 #[derive(DeriveIden)]
 enum FcmTokens {
@@ -60,6 +70,8 @@ enum Deliveries {
     Attempts,
     NextAttemptAt,
     LeaseUntil,
+    /// The claim that holds the lease; only it may record the outcome.
+    LeaseToken,
     ExpiresAt,
     LastResult,
     CreatedAt,
@@ -137,6 +149,7 @@ impl MigrationTrait for Migration {
                             .not_null(),
                     )
                     .col(ColumnDef::new(Deliveries::LeaseUntil).big_integer().null())
+                    .col(ColumnDef::new(Deliveries::LeaseToken).string().null())
                     .col(
                         ColumnDef::new(Deliveries::ExpiresAt)
                             .big_integer()
@@ -181,6 +194,25 @@ impl MigrationTrait for Migration {
         manager
             .create_table(
                 Table::create()
+                    .table(RevokedDevices::Table)
+                    .col(ColumnDef::new(RevokedDevices::UserId).string().not_null())
+                    .col(ColumnDef::new(RevokedDevices::DeviceId).string().not_null())
+                    .col(
+                        ColumnDef::new(RevokedDevices::RevokedAt)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .primary_key(
+                        Index::create()
+                            .col(RevokedDevices::UserId)
+                            .col(RevokedDevices::DeviceId),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
                     .table(HeldTokens::Table)
                     .col(
                         ColumnDef::new(HeldTokens::UserId)
@@ -211,6 +243,9 @@ impl MigrationTrait for Migration {
         drop_outbox_table(manager).await?;
         manager
             .drop_table(Table::drop().table(HeldTokens::Table).to_owned())
+            .await?;
+        manager
+            .drop_table(Table::drop().table(RevokedDevices::Table).to_owned())
             .await?;
         manager
             .drop_table(Table::drop().table(Deliveries::Table).to_owned())

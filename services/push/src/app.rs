@@ -7,7 +7,10 @@ use sea_orm::DatabaseConnection;
 
 use crate::{
     endpoint::EndpointGuard,
-    store::registrations::{self, Distributor},
+    store::{
+        deliveries,
+        registrations::{self, Distributor},
+    },
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +83,7 @@ impl PushApp {
         registration: Registration,
     ) -> Result<Distributor> {
         self.check_caller(caller, &registration.device_id)?;
+        self.check_not_revoked(caller).await?;
         let kind = DistributorKind::try_from(registration.kind)
             .ok()
             .filter(|k| *k != DistributorKind::Unspecified)
@@ -88,7 +92,9 @@ impl PushApp {
             })?;
         let keys = match (registration.p256dh, registration.auth) {
             (Some(p256dh), Some(auth))
-                if p256dh.len() == 65 && p256dh[0] == 4 && auth.len() == 16 =>
+                if p256dh.len() == 65
+                    && p256::PublicKey::from_sec1_bytes(&p256dh).is_ok()
+                    && auth.len() == 16 =>
             {
                 Some((p256dh, auth))
             }
@@ -144,6 +150,7 @@ impl PushApp {
         token: &str,
     ) -> Result<()> {
         self.check_caller(caller, device_id)?;
+        self.check_not_revoked(caller).await?;
         if token.is_empty()
             || token.len() > MAX_FCM_TOKEN_LEN
             || token.chars().any(char::is_control)
@@ -161,8 +168,23 @@ impl PushApp {
         Ok(registrations::remove_fcm_token(&self.db, &caller.sub, device_id).await?)
     }
 
-    /// A device was revoked: its registrations go.
+    /// A device was revoked: its registrations and pending pushes go, and it may not register
+    /// again.
     pub async fn forget_device(&self, user_id: &str, device_id: &str) -> Result<u64> {
-        Ok(registrations::forget_device(&self.db, user_id, device_id).await?)
+        let now = mzchat_platform::db::now_millis();
+        let forgotten = registrations::forget_device(&self.db, user_id, device_id, now).await?;
+        deliveries::drop_device(&self.db, user_id, device_id).await?;
+        Ok(forgotten)
+    }
+
+    /// Registration needs a device identity has not revoked (its access token may outlive the
+    /// revocation by up to an hour).
+    async fn check_not_revoked(&self, caller: &Claims) -> Result<()> {
+        if registrations::is_revoked(&self.db, &caller.sub, &caller.did).await? {
+            return Err(PushError::PermissionDenied(
+                "this device has been revoked".into(),
+            ));
+        }
+        Ok(())
     }
 }

@@ -40,6 +40,8 @@ pub enum DeliveryError {
     Unreachable(String, String),
     #[error("{0} did not answer within 5 s")]
     Timeout(String),
+    #[error(transparent)]
+    Encryption(#[from] crate::webpush::EncryptError),
 }
 
 /// A push to send: the body is already encrypted (or an opaque notice).
@@ -81,8 +83,12 @@ impl Deliverer {
 
     pub async fn send(&self, url: &str, push: &Push<'_>) -> Result<Answer, DeliveryError> {
         let endpoint = self.guard.parse(url)?;
-        let addrs = self.guard.resolve(&endpoint).await?;
-        tokio::time::timeout(TIMEOUT, self.exchange(&endpoint, &addrs, push))
+        // Resolution counts against the deadline too.
+        let exchange = async {
+            let addrs = self.guard.resolve(&endpoint).await?;
+            self.exchange(&endpoint, &addrs, push).await
+        };
+        tokio::time::timeout(TIMEOUT, exchange)
             .await
             .map_err(|_| DeliveryError::Timeout(endpoint.host.clone()))?
     }
@@ -157,10 +163,16 @@ fn request(
     endpoint: &Endpoint,
     push: &Push<'_>,
 ) -> Result<http::Request<Full<Bytes>>, http::Error> {
-    let host = if endpoint.port == if endpoint.https { 443 } else { 80 } {
-        endpoint.host.clone()
+    // IPv6 literals keep their brackets in the Host header.
+    let name = if endpoint.host.contains(':') {
+        format!("[{}]", endpoint.host)
     } else {
-        format!("{}:{}", endpoint.host, endpoint.port)
+        endpoint.host.clone()
+    };
+    let host = if endpoint.port == if endpoint.https { 443 } else { 80 } {
+        name
+    } else {
+        format!("{name}:{}", endpoint.port)
     };
     let mut builder = http::Request::post(endpoint.path.as_str())
         .header(http::header::HOST, host)

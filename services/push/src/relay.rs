@@ -259,6 +259,7 @@ impl Relay {
                 attempts: 0,
                 next_attempt_at: now,
                 lease_until: None,
+                lease_token: None,
                 expires_at: now + PUSH_TTL_MS,
                 last_result: String::new(),
                 created_at: now,

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     deliver::{Answer, Deliverer, DeliveryError, Push},
+    endpoint::EndpointError,
     metrics::PushMetrics,
     store::{
         deliveries::{self, DELIVERED, DROPPED, Delivery, PENDING},
@@ -20,6 +21,10 @@ use crate::{
 };
 
 const POLL: Duration = Duration::from_millis(500);
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+/// Finished pushes are kept a day (longer than a relayed push may be retried, so the log still
+/// recognises a duplicate).
+const KEEP_FINISHED_MS: i64 = 86_400_000;
 const BATCH: u64 = 32;
 
 pub struct Sender {
@@ -47,19 +52,27 @@ impl Sender {
     }
 
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let mut pruned = std::time::Instant::now();
         loop {
             let now = mzchat_platform::db::now_millis();
-            let due = match deliveries::claim_due(&self.db, now, BATCH).await {
+            if pruned.elapsed() > PRUNE_EVERY {
+                pruned = std::time::Instant::now();
+                if let Err(err) = deliveries::prune(&self.db, now - KEEP_FINISHED_MS).await {
+                    tracing::warn!(error = %err, "cannot prune the push log");
+                }
+            }
+            let token = uuid::Uuid::new_v4().simple().to_string();
+            let due = match deliveries::claim_due(&self.db, now, BATCH, &token).await {
                 Ok(due) => due,
                 Err(err) => {
                     tracing::warn!(error = %err, "cannot read queued pushes");
                     Vec::new()
                 }
             };
-            let full = due.len() as u64 == BATCH;
+            let full = due.len() as u64 == BATCH && !shutdown.is_cancelled();
             let sends = due.into_iter().map(|d| {
-                let sender = self.clone();
-                async move { sender.send(d).await }
+                let (sender, token) = (self.clone(), token.clone());
+                async move { sender.send(d, &token).await }
             });
             futures::future::join_all(sends).await;
             if full {
@@ -73,7 +86,7 @@ impl Sender {
         }
     }
 
-    async fn send(&self, delivery: Delivery) {
+    async fn send(&self, delivery: Delivery, token: &str) {
         let now = mzchat_platform::db::now_millis();
         let attempts = delivery.attempts + 1;
         let (state, next, result) = if delivery.expires_at <= now {
@@ -114,12 +127,24 @@ impl Sender {
                     status,
                     retry_after,
                 }) => {
+                    // A Retry-After past the TTL simply ends the push.
                     let wait = retry_after
-                        .map_or(0, |d| d.as_millis() as i64)
+                        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
                         .max(backoff_ms(delivery.attempts));
-                    retry(now + wait, delivery.expires_at, format!("busy ({status})"))
+                    retry(
+                        now.saturating_add(wait),
+                        delivery.expires_at,
+                        format!("busy ({status})"),
+                    )
                 }
+                // The name may resolve again shortly (a resolver outage).
+                Err(DeliveryError::Endpoint(EndpointError::Unresolvable(host))) => retry(
+                    now + backoff_ms(delivery.attempts),
+                    delivery.expires_at,
+                    format!("{host} does not resolve"),
+                ),
                 Err(DeliveryError::Endpoint(err)) => (DROPPED, now, err.to_string()),
+                Err(DeliveryError::Encryption(err)) => (DROPPED, now, err.to_string()),
                 Err(err) => retry(
                     now + backoff_ms(delivery.attempts),
                     delivery.expires_at,
@@ -130,10 +155,20 @@ impl Sender {
         if state != PENDING {
             tracing::info!(user_id = %delivery.user_id, device_id = %delivery.device_id, state, %result, "push settled");
         }
-        if let Err(err) =
-            deliveries::settle(&self.db, &delivery.id, state, attempts, next, &result, now).await
-        {
-            tracing::warn!(error = %err, "cannot record a push's outcome; it will be sent again");
+        let outcome = deliveries::Outcome {
+            state,
+            attempts,
+            next_attempt_at: next,
+            result: &result,
+        };
+        match deliveries::settle(&self.db, &delivery.id, token, &outcome, now).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(id = %delivery.id, "push lease ran out; another sender has it")
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot record a push's outcome; it will be sent again");
+            }
         }
     }
 
@@ -141,9 +176,7 @@ impl Sender {
         let encrypted = delivery.p256dh.is_some();
         let body = match (&delivery.p256dh, &delivery.auth) {
             (Some(p256dh), Some(auth)) => webpush::encrypt(p256dh, auth, &delivery.payload)
-                .map_err(|e| {
-                    DeliveryError::Unreachable(delivery.endpoint_url.clone(), e.to_string())
-                })?,
+                .map_err(DeliveryError::Encryption)?,
             _ => delivery.payload.clone(),
         };
         let push = Push {

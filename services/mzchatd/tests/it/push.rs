@@ -159,6 +159,15 @@ async fn devices_register_vetted_endpoints_that_go_with_the_device() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // Its access token still verifies for a while, but the revoked device cannot come back.
+    let status = register(
+        &laptop,
+        &origin,
+        distributor("laptop", "http://127.0.0.1:9/again"),
+    )
+    .await
+    .expect_err("a revoked device registers again");
+    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
     let request = phone
         .authed(
             &origin,

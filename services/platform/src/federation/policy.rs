@@ -149,27 +149,39 @@ pub fn is_internal_address(origin: &Origin) -> bool {
 /// (RFC 1918), carrier-grade NAT, link-local, IPv6 unique-local, unspecified, multicast,
 /// broadcast, or an IPv4-mapped IPv6 form of one of those.
 pub fn is_internal_ip(ip: std::net::IpAddr) -> bool {
-    use std::net::IpAddr;
+    use std::net::{IpAddr, Ipv4Addr};
     match ip {
         IpAddr::V4(ip) => {
+            let [a, b, c, _] = ip.octets();
             ip.is_loopback()
                 || ip.is_private()
                 || ip.is_link_local()
-                || ip.is_unspecified()
                 || ip.is_multicast()
                 || ip.is_broadcast()
-                || ip.octets()[0] == 100 && (64..128).contains(&ip.octets()[1])
+                || a == 0
+                || a >= 240
+                || (a == 100 && (64..128).contains(&b))
+                || (a == 192 && b == 0 && c == 0)
+                || (a == 198 && (18..20).contains(&b))
         }
         IpAddr::V6(ip) => {
-            let first = ip.segments()[0];
+            let s = ip.segments();
+            let embedded = |hi: u16, lo: u16| {
+                let [h1, h2] = hi.to_be_bytes();
+                let [l1, l2] = lo.to_be_bytes();
+                is_internal_ip(IpAddr::V4(Ipv4Addr::new(h1, h2, l1, l2)))
+            };
             ip.is_loopback()
                 || ip.is_unspecified()
                 || ip.is_multicast()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80
-                || ip
-                    .to_ipv4_mapped()
-                    .is_some_and(|v4| is_internal_ip(IpAddr::V4(v4)))
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80
+                || (s[0] & 0xffc0) == 0xfec0
+                || ip.to_ipv4_mapped().is_some_and(|v4| is_internal_ip(IpAddr::V4(v4)))
+                // IPv4-compatible ::a.b.c.d, NAT64 64:ff9b::/96 and 64:ff9b:1::/48, 6to4.
+                || (s[..6] == [0; 6] && embedded(s[6], s[7]))
+                || (s[0] == 0x64 && s[1] == 0xff9b && (s[2] == 1 || embedded(s[6], s[7])))
+                || (s[0] == 0x2002 && embedded(s[1], s[2]))
         }
     }
 }
@@ -190,6 +202,12 @@ mod address_tests {
             "https://[fd00::1]",
             "https://[::ffff:10.0.0.1]",
             "https://localhost:7600",
+            "https://0.1.2.3",
+            "https://198.18.0.1",
+            "https://240.0.0.1",
+            "https://[64:ff9b::a00:5]",
+            "https://[2002:a00:1::]",
+            "https://[fec0::1]",
         ] {
             let origin = Origin::parse(internal, false).expect(internal);
             assert!(is_internal_address(&origin), "{internal}");

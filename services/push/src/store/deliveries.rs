@@ -31,6 +31,7 @@ pub async fn enqueue(conn: &impl ConnectionTrait, d: &Delivery) -> Result<bool, 
         attempts: Set(0),
         next_attempt_at: Set(d.next_attempt_at),
         lease_until: Set(None),
+        lease_token: Set(None),
         expires_at: Set(d.expires_at),
         last_result: Set(String::new()),
         created_at: Set(d.created_at),
@@ -46,11 +47,13 @@ pub async fn enqueue(conn: &impl ConnectionTrait, d: &Delivery) -> Result<bool, 
     Ok(inserted == 1)
 }
 
-/// Takes up to `limit` due pushes, leased to the caller (replicas skip each other's rows).
+/// Takes up to `limit` due pushes, leased to the caller under `token` (replicas skip each
+/// other's rows).
 pub async fn claim_due(
     db: &DatabaseConnection,
     now: i64,
     limit: u64,
+    token: &str,
 ) -> Result<Vec<Delivery>, DbErr> {
     let txn = db.begin().await?;
     let mut due = Entity::find()
@@ -73,6 +76,7 @@ pub async fn claim_due(
     if !rows.is_empty() {
         Entity::update_many()
             .col_expr(Column::LeaseUntil, (now + LEASE_MS).into())
+            .col_expr(Column::LeaseToken, token.into())
             .filter(Column::Id.is_in(rows.iter().map(|r| r.id.clone())))
             .exec(&txn)
             .await?;
@@ -81,28 +85,66 @@ pub async fn claim_due(
     Ok(rows)
 }
 
-/// Records how an attempt ended: a final state, or pending again at `next_attempt_at`.
+/// How an attempt ended.
+pub struct Outcome<'a> {
+    pub state: &'a str,
+    pub attempts: i32,
+    pub next_attempt_at: i64,
+    pub result: &'a str,
+}
+
+/// Records an attempt's outcome if `token` still holds the lease (else another replica took
+/// the push and nothing is written). A finished push forgets the device's keys.
 pub async fn settle(
     conn: &impl ConnectionTrait,
     id: &str,
-    state: &str,
-    attempts: i32,
-    next_attempt_at: i64,
-    result: &str,
+    token: &str,
+    outcome: &Outcome<'_>,
     now: i64,
-) -> Result<(), DbErr> {
-    Entity::update_many()
-        .col_expr(Column::State, state.into())
-        .col_expr(Column::Attempts, attempts.into())
-        .col_expr(Column::NextAttemptAt, next_attempt_at.into())
+) -> Result<bool, DbErr> {
+    let mut update = Entity::update_many()
+        .col_expr(Column::State, outcome.state.into())
+        .col_expr(Column::Attempts, outcome.attempts.into())
+        .col_expr(Column::NextAttemptAt, outcome.next_attempt_at.into())
         .col_expr(Column::LeaseUntil, Option::<i64>::None.into())
+        .col_expr(Column::LeaseToken, Option::<String>::None.into())
         .col_expr(
             Column::LastResult,
-            result.chars().take(300).collect::<String>().into(),
+            outcome.result.chars().take(300).collect::<String>().into(),
         )
         .col_expr(Column::UpdatedAt, now.into())
         .filter(Column::Id.eq(id))
+        .filter(Column::LeaseToken.eq(token))
+        .filter(Column::State.eq(PENDING));
+    if outcome.state != PENDING {
+        update = update
+            .col_expr(Column::P256dh, Option::<Vec<u8>>::None.into())
+            .col_expr(Column::Auth, Option::<Vec<u8>>::None.into());
+    }
+    Ok(update.exec(conn).await?.rows_affected == 1)
+}
+
+/// Forgets finished pushes last touched before `before`.
+pub async fn prune(conn: &impl ConnectionTrait, before: i64) -> Result<u64, DbErr> {
+    Ok(Entity::delete_many()
+        .filter(Column::State.ne(PENDING))
+        .filter(Column::UpdatedAt.lt(before))
         .exec(conn)
-        .await?;
-    Ok(())
+        .await?
+        .rows_affected)
+}
+
+/// Drops the pending pushes of a revoked device.
+pub async fn drop_device(
+    conn: &impl ConnectionTrait,
+    user_id: &str,
+    device_id: &str,
+) -> Result<u64, DbErr> {
+    Ok(Entity::delete_many()
+        .filter(Column::UserId.eq(user_id))
+        .filter(Column::DeviceId.eq(device_id))
+        .filter(Column::State.eq(PENDING))
+        .exec(conn)
+        .await?
+        .rows_affected)
 }

@@ -63,6 +63,7 @@ pub mod delivery {
         pub attempts: i32,
         pub next_attempt_at: i64,
         pub lease_until: Option<i64>,
+        pub lease_token: Option<String>,
         pub expires_at: i64,
         pub last_result: String,
         pub created_at: i64,
@@ -89,6 +90,25 @@ pub mod held_token {
         /// Seconds since the epoch.
         pub expires_at: i64,
         pub updated_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod revoked_device {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "revoked_devices")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub user_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub device_id: String,
+        pub revoked_at: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

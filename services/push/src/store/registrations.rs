@@ -5,7 +5,7 @@ use sea_orm::{
     sea_query::OnConflict,
 };
 
-use super::entity::{distributor, fcm_token};
+use super::entity::{distributor, fcm_token, revoked_device};
 
 pub use distributor::Model as Distributor;
 
@@ -91,12 +91,43 @@ pub async fn remove_fcm_token(
     Ok(())
 }
 
-/// Forgets everything registered for a revoked device; returns how many registrations.
+/// Whether identity revoked the device.
+pub async fn is_revoked(
+    conn: &impl ConnectionTrait,
+    user_id: &str,
+    device_id: &str,
+) -> Result<bool, DbErr> {
+    Ok(
+        revoked_device::Entity::find_by_id((user_id.to_owned(), device_id.to_owned()))
+            .one(conn)
+            .await?
+            .is_some(),
+    )
+}
+
+/// Forgets everything registered for a revoked device, and remembers the revocation; returns
+/// how many registrations.
 pub async fn forget_device(
     conn: &impl ConnectionTrait,
     user_id: &str,
     device_id: &str,
+    now_ms: i64,
 ) -> Result<u64, DbErr> {
+    revoked_device::Entity::insert(revoked_device::ActiveModel {
+        user_id: Set(user_id.to_owned()),
+        device_id: Set(device_id.to_owned()),
+        revoked_at: Set(now_ms),
+    })
+    .on_conflict(
+        OnConflict::columns([
+            revoked_device::Column::UserId,
+            revoked_device::Column::DeviceId,
+        ])
+        .do_nothing()
+        .to_owned(),
+    )
+    .exec_without_returning(conn)
+    .await?;
     let key = (user_id.to_owned(), device_id.to_owned());
     let a = distributor::Entity::delete_by_id(key.clone())
         .exec(conn)
