@@ -36,6 +36,9 @@ pub enum Failure {
     Permanent(String),
     /// Our side failed (signing); retry soon without blaming the destination.
     Local(String),
+    /// The destination is up but rate-limits us: this job waits a little; the destination is
+    /// not put into backoff, so its other jobs keep going.
+    Throttled(String),
 }
 
 /// Worth retrying. UNAUTHENTICATED is among them: the receiver may not have fetched our
@@ -46,7 +49,6 @@ fn transient(code: Code) -> bool {
         Code::Unauthenticated
             | Code::Unavailable
             | Code::DeadlineExceeded
-            | Code::ResourceExhausted
             | Code::Aborted
             | Code::Internal
             | Code::Unknown
@@ -57,6 +59,9 @@ fn transient(code: Code) -> bool {
 fn failure(err: CallError) -> Failure {
     match err {
         CallError::Local(reason) => Failure::Local(reason),
+        CallError::Remote(status) if status.code() == Code::ResourceExhausted => {
+            Failure::Throttled(status.message().to_owned())
+        }
         CallError::Remote(status) if transient(status.code()) => {
             Failure::Transient(format!("{:?}: {}", status.code(), status.message()))
         }

@@ -36,6 +36,8 @@ use crate::{
 
 /// A retry after our own signer failed.
 const LOCAL_RETRY_MS: i64 = 5_000;
+/// A retry after the destination rate-limited the call.
+const THROTTLED_RETRY_MS: i64 = 2_000;
 /// How long a job queues for a call slot before it goes back to the log for a while.
 const MAX_QUEUE_WAIT: Duration = Duration::from_secs(10);
 const BUSY_RETRY_MS: i64 = 1_000;
@@ -252,6 +254,15 @@ impl Worker {
                     destinations::failed(&self.db, &job.destination, &error, probe, now).await?;
                 if next >= record.expires_at {
                     let reason = format!("expired after {attempts} attempts; last error: {error}");
+                    return self.bury(&record, token, &reason).await;
+                }
+                self.wait(&record, token, next, &error).await
+            }
+            Err(Failure::Throttled(error)) => {
+                self.answered(&job.destination, probe, now).await?;
+                let next = now + destinations::jitter(THROTTLED_RETRY_MS);
+                if next >= record.expires_at {
+                    let reason = format!("expired while rate-limited: {error}");
                     return self.bury(&record, token, &reason).await;
                 }
                 self.wait(&record, token, next, &error).await
