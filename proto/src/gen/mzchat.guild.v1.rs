@@ -5220,6 +5220,9 @@ pub struct ListPushTargetsRequest {
 pub struct ListPushTargetsResponse {
     #[prost(message, repeated, tag = "1")]
     pub targets: ::prost::alloc::vec::Vec<PushTarget>,
+    /// The author's name as this server shows it (for the notice; empty if unknown).
+    #[prost(string, tag = "2")]
+    pub author_display_name: ::prost::alloc::string::String,
 }
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct PushTarget {

@@ -36,22 +36,31 @@ pub enum MentionError {
     Store(#[from] sea_orm::DbErr),
 }
 
-/// The notice a device receives: where to look, never what was said.
-pub(crate) fn notice(
-    origin: &str,
-    guild_id: &str,
-    channel_id: &str,
-    message_id: &str,
-    kind: PushKind,
-    sent_at: i64,
-) -> Vec<u8> {
-    let kind = match kind {
-        PushKind::MentionEveryone => "MENTION_EVERYONE",
+/// Longest sender name a notice carries.
+const MAX_SENDER_NAME_CHARS: usize = 64;
+
+/// The notice a device receives: where to look and who wrote, never what was said.
+pub(crate) fn notice(payload: &PushPayload) -> Vec<u8> {
+    let kind = match PushKind::try_from(payload.kind) {
+        Ok(PushKind::MentionEveryone) => "MENTION_EVERYONE",
         _ => "MENTION",
     };
-    format!(
-        r#"{{"origin":"{origin}","guild_id":"{guild_id}","channel_id":"{channel_id}","message_id":"{message_id}","kind":"{kind}","sent_at":{sent_at}}}"#
-    )
+    let sender: String = payload
+        .sender_display_name
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_SENDER_NAME_CHARS)
+        .collect();
+    serde_json::json!({
+        "origin": payload.origin,
+        "guild_id": payload.guild_id,
+        "channel_id": payload.channel_id,
+        "message_id": payload.message_id,
+        "sender_display_name": sender,
+        "kind": kind,
+        "sent_at": payload.sent_at.map_or(0, |t| t.seconds),
+    })
+    .to_string()
     .into_bytes()
 }
 
@@ -122,13 +131,15 @@ impl Mentions {
             author_id: message.author_id.clone(),
         });
         self.auth.attach(&mut request);
-        let targets = match self.guild.clone().list_push_targets(request).await {
-            Ok(response) => response.into_inner().targets,
+        let (targets, author_name) = match self.guild.clone().list_push_targets(request).await {
+            Ok(response) => {
+                let response = response.into_inner();
+                (response.targets, response.author_display_name)
+            }
             // The guild or channel is gone already: nobody to tell.
             Err(status) if status.code() == tonic::Code::NotFound => return Ok(0),
             Err(status) => return Err(MentionError::Guild(status.message().to_owned())),
         };
-        let sent_at = message.created_at.map_or(0, |t| t.seconds);
         let now = mzchat_platform::db::now_millis();
         let mut queued = 0;
         for target in targets {
@@ -137,30 +148,23 @@ impl Mentions {
             } else {
                 PushKind::MentionEveryone
             };
+            let payload = PushPayload {
+                origin: self.origin.clone(),
+                guild_id: message.guild_id.clone(),
+                channel_id: message.channel_id.clone(),
+                message_id: message.id.clone(),
+                sender_display_name: author_name.clone(),
+                kind: kind as i32,
+                sent_at: message.created_at,
+            };
             if target.home_server != self.origin {
-                let payload = PushPayload {
-                    origin: self.origin.clone(),
-                    guild_id: message.guild_id.clone(),
-                    channel_id: message.channel_id.clone(),
-                    message_id: message.id.clone(),
-                    sender_display_name: String::new(),
-                    kind: kind as i32,
-                    sent_at: message.created_at,
-                };
                 let relayed = self
                     .relay(&target.user_id, &target.home_server, payload, now)
                     .await?;
                 queued += usize::from(relayed);
                 continue;
             }
-            let payload = notice(
-                &self.origin,
-                &message.guild_id,
-                &message.channel_id,
-                &message.id,
-                kind,
-                sent_at,
-            );
+            let payload = notice(&payload);
             for distributor in registrations::distributors_of(&self.db, &target.user_id).await? {
                 let delivery = deliveries::Delivery {
                     id: uuid::Uuid::now_v7().to_string(),
@@ -195,19 +199,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_notice_names_the_message_and_carries_no_text() {
-        let body = String::from_utf8(notice(
-            "https://b.example",
-            "g",
-            "c",
-            "m",
-            PushKind::Mention,
-            7,
-        ))
-        .expect("utf-8");
-        assert_eq!(
-            body,
-            r#"{"origin":"https://b.example","guild_id":"g","channel_id":"c","message_id":"m","kind":"MENTION","sent_at":7}"#
-        );
+    fn the_notice_names_the_message_and_escapes_the_sender() {
+        let payload = PushPayload {
+            origin: "https://b.example".into(),
+            guild_id: "g".into(),
+            channel_id: "c".into(),
+            message_id: "m".into(),
+            sender_display_name: "Ada \"the\" Countess\n".into(),
+            kind: PushKind::Mention as i32,
+            sent_at: Some(prost_types::Timestamp {
+                seconds: 7,
+                nanos: 0,
+            }),
+        };
+        let body: serde_json::Value =
+            serde_json::from_slice(&notice(&payload)).expect("valid JSON");
+        assert_eq!(body["message_id"], "m");
+        assert_eq!(body["sender_display_name"], "Ada \"the\" Countess");
+        assert_eq!(body["kind"], "MENTION");
+        assert_eq!(body["sent_at"], 7);
     }
 }

@@ -16,7 +16,8 @@ use mzchat_platform::{Origin, grpc::InternalAuth};
 use mzchat_proto::{
     common::{PushDelegationToken, SignedStatement},
     federation::{
-        FederationResult, PushKind, PushNotificationRequest, federation_result::Result as Outcome,
+        FederationResult, PushKind, PushNotificationRequest, PushPayload,
+        federation_result::Result as Outcome,
     },
     identity::{
         CheckDelegationRequest, GetServerInfoRequest,
@@ -228,14 +229,15 @@ impl Relay {
             _ => PushKind::Mention,
         };
         let message_id = uuid_text(&payload.message_id)?;
-        let body = notice(
-            caller.as_str(),
-            &uuid_text(&payload.guild_id)?,
-            &uuid_text(&payload.channel_id)?,
-            &message_id,
-            kind,
-            seconds(payload.sent_at),
-        );
+        let body = notice(&PushPayload {
+            origin: caller.to_string(),
+            guild_id: uuid_text(&payload.guild_id)?,
+            channel_id: uuid_text(&payload.channel_id)?,
+            message_id: message_id.clone(),
+            sender_display_name: payload.sender_display_name,
+            kind: kind as i32,
+            sent_at: payload.sent_at,
+        });
         let mut queued = 0;
         let internal = |e: DbErr| {
             tracing::error!(error = %e, "push storage error");

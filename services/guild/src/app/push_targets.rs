@@ -33,7 +33,7 @@ impl GuildApp {
         user_ids: &[String],
         everyone: bool,
         author_id: &str,
-    ) -> Result<Vec<PushTarget>> {
+    ) -> Result<(Vec<PushTarget>, String)> {
         if user_ids.len() > MAX_MENTIONED {
             return Err(invalid(format!("at most {MAX_MENTIONED} user_ids")));
         }
@@ -92,6 +92,11 @@ impl GuildApp {
                 home_server: member.home_server,
             });
         }
-        Ok(targets)
+        let author_name = store::profiles::of_users(&self.db, &[author_id.to_owned()])
+            .await?
+            .remove(author_id)
+            .map(|p| p.display_name)
+            .unwrap_or_default();
+        Ok((targets, author_name))
     }
 }

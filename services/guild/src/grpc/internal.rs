@@ -49,7 +49,7 @@ impl GuildInternalService for GuildInternalGrpc {
         request: Request<ListPushTargetsRequest>,
     ) -> Result<Response<ListPushTargetsResponse>, Status> {
         let r = request.into_inner();
-        let targets = self
+        let (targets, author_display_name) = self
             .app
             .push_targets(
                 &r.guild_id,
@@ -68,6 +68,7 @@ impl GuildInternalService for GuildInternalGrpc {
                     home_server: t.home_server,
                 })
                 .collect(),
+            author_display_name,
         }))
     }
 }

@@ -283,6 +283,12 @@ async fn a_mention_reaches_the_mentioned_users_distributor_without_its_text() {
         body.contains(&guild_id) && body.contains(&channel_id),
         "{body}"
     );
+    // Alice gave no name: the default is the start of her user id.
+    let alice_name: String = alice.identity().user_id().chars().take(8).collect();
+    assert!(
+        body.contains(&format!(r#""sender_display_name":"{alice_name}""#)),
+        "{body}"
+    );
     assert!(
         !body.contains("secret"),
         "no message text in a push: {body}"
