@@ -6,7 +6,7 @@ use std::{sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use sea_orm::DatabaseConnection;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
@@ -25,7 +25,9 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// Finished pushes are kept a day (longer than a relayed push may be retried, so the log still
 /// recognises a duplicate).
 const KEEP_FINISHED_MS: i64 = 86_400_000;
-const BATCH: u64 = 32;
+const BATCH: usize = 32;
+/// Pushes in flight at once.
+const IN_FLIGHT: usize = 64;
 
 pub struct Sender {
     db: DatabaseConnection,
@@ -51,7 +53,10 @@ impl Sender {
         }
     }
 
+    /// Claims due pushes as call slots free up and sends each on its own task, so one slow
+    /// endpoint holds one slot, not a batch.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let slots = Arc::new(Semaphore::new(IN_FLIGHT));
         let mut pruned = std::time::Instant::now();
         loop {
             let now = mzchat_platform::db::now_millis();
@@ -61,26 +66,38 @@ impl Sender {
                     tracing::warn!(error = %err, "cannot prune the push log");
                 }
             }
+            let room = slots.available_permits().min(BATCH);
             let token = uuid::Uuid::new_v4().simple().to_string();
-            let due = match deliveries::claim_due(&self.db, now, BATCH, &token).await {
-                Ok(due) => due,
-                Err(err) => {
-                    tracing::warn!(error = %err, "cannot read queued pushes");
-                    Vec::new()
+            let due = if room == 0 {
+                Vec::new()
+            } else {
+                match deliveries::claim_due(&self.db, now, room as u64, &token).await {
+                    Ok(due) => due,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "cannot read queued pushes");
+                        Vec::new()
+                    }
                 }
             };
-            let full = due.len() as u64 == BATCH && !shutdown.is_cancelled();
-            let sends = due.into_iter().map(|d| {
+            let full = room > 0 && due.len() == room && !shutdown.is_cancelled();
+            for delivery in due {
+                let Ok(slot) = slots.clone().acquire_owned().await else {
+                    return;
+                };
                 let (sender, token) = (self.clone(), token.clone());
-                async move { sender.send(d, &token).await }
-            });
-            futures::future::join_all(sends).await;
+                tokio::spawn(async move {
+                    sender.send(delivery, &token).await;
+                    drop(slot);
+                });
+            }
             if full {
                 continue;
             }
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = self.wake.notified() => {}
+                // A slot freeing up lets the next due push go.
+                _ = slots.clone().acquire_owned(), if room == 0 => {}
                 _ = tokio::time::sleep(POLL) => {}
             }
         }
