@@ -3,7 +3,7 @@
 use std::{sync::Arc, time::Duration};
 
 use mzchat_platform::{
-    bus::{Bus, ConsumerSpec, Envelope, HandlerError, run_consumer, streams},
+    bus::{Bus, ConsumerSpec, Envelope, HandlerError, consume_forever, streams},
     db,
 };
 use mzchat_proto::identity::ProfileUpdated;
@@ -113,18 +113,5 @@ pub async fn follow_profiles(app: Arc<GuildApp>, bus: Arc<dyn Bus>, shutdown: Ca
             })
         }
     };
-    let mut backoff = Duration::from_millis(200);
-    loop {
-        match run_consumer(bus.clone(), spec.clone(), shutdown.clone(), handler.clone()).await {
-            Ok(()) => return,
-            Err(err) => {
-                tracing::warn!(error = %err, "cannot follow identity's profiles yet; retrying");
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
-        }
-    }
+    consume_forever(bus, spec, shutdown, handler).await;
 }

@@ -3,7 +3,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use mzchat_platform::bus::{Bus, ConsumerSpec, HandlerError, run_consumer, streams};
+use mzchat_platform::bus::{Bus, ConsumerSpec, Envelope, HandlerError, consume_forever, streams};
 use mzchat_proto::federation::FederationResult;
 use prost::Message;
 use tokio_util::sync::CancellationToken;
@@ -27,36 +27,22 @@ pub async fn consume_results(
         // A user's answers apply in the order they were produced.
         ordered: true,
     };
-    let mut backoff = Duration::from_millis(200);
-    loop {
+    let handler = move |envelope: Envelope| {
         let app = app.clone();
-        let handler = move |envelope: mzchat_platform::bus::Envelope| {
-            let app = app.clone();
-            async move {
-                let result = FederationResult::decode(envelope.payload.as_ref())
-                    .map_err(|e| HandlerError::Permanent(format!("malformed result: {e}")))?;
-                app.apply_federation_result(&result)
-                    .await
-                    .map_err(|err| match err {
-                        IdentityError::Store(_) | IdentityError::Unavailable(_) => {
-                            HandlerError::Transient(err.to_string(), Duration::from_secs(2))
-                        }
-                        other => HandlerError::Permanent(other.to_string()),
-                    })
-            }
-        };
-        match run_consumer(bus.clone(), spec.clone(), shutdown.clone(), handler).await {
-            Ok(()) => return,
-            Err(err) => {
-                tracing::warn!(error = %err, "cannot consume federation results yet; retrying");
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
+        async move {
+            let result = FederationResult::decode(envelope.payload.as_ref())
+                .map_err(|e| HandlerError::Permanent(format!("malformed result: {e}")))?;
+            app.apply_federation_result(&result)
+                .await
+                .map_err(|err| match err {
+                    IdentityError::Store(_) | IdentityError::Unavailable(_) => {
+                        HandlerError::Transient(err.to_string(), Duration::from_secs(2))
+                    }
+                    other => HandlerError::Permanent(other.to_string()),
+                })
         }
-    }
+    };
+    consume_forever(bus, spec, shutdown, handler).await;
 }
 
 pub async fn refresh_shadows(app: Arc<IdentityApp>, shutdown: CancellationToken) {

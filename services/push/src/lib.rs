@@ -23,7 +23,7 @@ use std::{sync::Arc, time::Duration};
 
 use mzchat_platform::{
     ServerConfig,
-    bus::{Bus, ConsumerSpec, Envelope, HandlerError, run_consumer, streams},
+    bus::{Bus, ConsumerSpec, Envelope, HandlerError, consume_forever, streams},
     db::{self, DatabaseTarget, DbSetupError},
     federation::{RemoteKeys, S2sAuthenticated},
     grpc::{GrpcServer, InternalAuth},
@@ -216,7 +216,7 @@ async fn hold_delegations(relay: Arc<Relay>, bus: Arc<dyn Bus>, shutdown: Cancel
                 .map_err(|e| HandlerError::Transient(e.to_string(), Duration::from_secs(2)))
         }
     };
-    consume_forever(bus, spec, shutdown, handler, "delegation tokens").await;
+    consume_forever(bus, spec, shutdown, handler).await;
 }
 
 async fn follow_mentions(
@@ -248,34 +248,7 @@ async fn follow_mentions(
             Ok(())
         }
     };
-    consume_forever(bus, spec, shutdown, handler, "guild mentions").await;
-}
-
-/// Runs a consumer, starting it again (with backoff) while the bus is not ready.
-async fn consume_forever<H, F>(
-    bus: Arc<dyn Bus>,
-    spec: ConsumerSpec,
-    shutdown: CancellationToken,
-    handler: H,
-    what: &str,
-) where
-    H: Fn(Envelope) -> F + Send + Sync + Clone,
-    F: std::future::Future<Output = Result<(), HandlerError>> + Send,
-{
-    let mut backoff = Duration::from_millis(200);
-    loop {
-        match run_consumer(bus.clone(), spec.clone(), shutdown.clone(), handler.clone()).await {
-            Ok(()) => return,
-            Err(err) => {
-                tracing::warn!(error = %err, "cannot follow {what} yet; retrying");
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
-        }
-    }
+    consume_forever(bus, spec, shutdown, handler).await;
 }
 
 async fn forget_revoked_devices(app: Arc<PushApp>, bus: Arc<dyn Bus>, shutdown: CancellationToken) {
@@ -302,5 +275,5 @@ async fn forget_revoked_devices(app: Arc<PushApp>, bus: Arc<dyn Bus>, shutdown: 
             Ok(())
         }
     };
-    consume_forever(bus, spec, shutdown, handler, "device revocations").await;
+    consume_forever(bus, spec, shutdown, handler).await;
 }

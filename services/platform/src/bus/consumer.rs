@@ -69,3 +69,30 @@ where
         }
     }
 }
+
+/// Runs a consumer until `shutdown`, starting it again with backoff while the bus cannot take
+/// it (not reachable yet, stream not declared yet).
+pub async fn consume_forever<H, F>(
+    bus: Arc<dyn Bus>,
+    spec: ConsumerSpec,
+    shutdown: CancellationToken,
+    handler: H,
+) where
+    H: Fn(Envelope) -> F + Send + Sync + Clone,
+    F: Future<Output = Result<(), HandlerError>> + Send,
+{
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        match run_consumer(bus.clone(), spec.clone(), shutdown.clone(), handler.clone()).await {
+            Ok(()) => return,
+            Err(err) => {
+                tracing::warn!(consumer = %spec.durable, error = %err, "cannot consume yet; retrying");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}

@@ -17,7 +17,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 
-pub use consumer::{HandlerError, run_consumer};
+pub use consumer::{HandlerError, consume_forever, run_consumer};
 pub use local::LocalBus;
 pub use nats::NatsBus;
 pub use subject::subject_matches;
