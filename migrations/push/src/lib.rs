@@ -3,6 +3,7 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261126_000001_create_push_tables;
+mod m20261126_000002_fcm_and_fanouts;
 
 pub struct Migrator;
 
@@ -13,6 +14,9 @@ impl MigratorTrait for Migrator {
     }
 
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261126_000001_create_push_tables::Migration)]
+        vec![
+            Box::new(m20261126_000001_create_push_tables::Migration),
+            Box::new(m20261126_000002_fcm_and_fanouts::Migration),
+        ]
     }
 }

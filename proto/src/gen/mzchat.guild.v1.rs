@@ -5215,6 +5215,12 @@ pub struct ListPushTargetsRequest {
     /// The author, never pushed about their own message.
     #[prost(string, tag = "5")]
     pub author_id: ::prost::alloc::string::String,
+    /// With everyone: the page starts after this user id (empty: at the start).
+    #[prost(string, tag = "6")]
+    pub after_user_id: ::prost::alloc::string::String,
+    /// With everyone: members read for this page (1 to 1000; 0 means 500).
+    #[prost(uint32, tag = "7")]
+    pub limit: u32,
 }
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct ListPushTargetsResponse {
@@ -5223,6 +5229,9 @@ pub struct ListPushTargetsResponse {
     /// The author's name as this server shows it (for the notice; empty if unknown).
     #[prost(string, tag = "2")]
     pub author_display_name: ::prost::alloc::string::String,
+    /// With everyone: where the next page starts; empty when this was the last page.
+    #[prost(string, tag = "3")]
+    pub next_after_user_id: ::prost::alloc::string::String,
 }
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct PushTarget {
@@ -5381,8 +5390,8 @@ pub mod guild_internal_service_client {
             self.inner.unary(req, path, codec).await
         }
         /// Who a mention in a channel should push (PROTOCOL.md section 9): members named in user_ids
-        /// (or every member, with everyone) who can view the channel and hold no live event stream on
-        /// this server, never the author. Unknown guild or channel: NOT_FOUND.
+        /// (or every member, with everyone, one page at a time) who can view the channel and hold no
+        /// live event stream on this server, never the author. Unknown guild or channel: NOT_FOUND.
         pub async fn list_push_targets(
             &mut self,
             request: impl tonic::IntoRequest<super::ListPushTargetsRequest>,
@@ -5441,8 +5450,8 @@ pub mod guild_internal_service_server {
             Err(tonic::Status::unimplemented("Not yet implemented"))
         }
         /// Who a mention in a channel should push (PROTOCOL.md section 9): members named in user_ids
-        /// (or every member, with everyone) who can view the channel and hold no live event stream on
-        /// this server, never the author. Unknown guild or channel: NOT_FOUND.
+        /// (or every member, with everyone, one page at a time) who can view the channel and hold no
+        /// live event stream on this server, never the author. Unknown guild or channel: NOT_FOUND.
         async fn list_push_targets(
             &self,
             request: tonic::Request<super::ListPushTargetsRequest>,

@@ -196,9 +196,9 @@ pub mod push_service_client {
             self.inner = self.inner.max_encoding_message_size(limit);
             self
         }
-        /// Sets the device's distributor, replacing the one it had. The endpoint must be https (http
-        /// only with --insecure-dev) and not resolve to a private or loopback address unless
-        /// allow-listed: INVALID_ARGUMENT.
+        /// Sets the device's distributor, replacing the one it had (and its FCM token: a device is
+        /// pushed one way). The endpoint must be https and resolve only to public addresses, unless
+        /// its host is allow-listed (--push-allow-endpoint-hosts): else INVALID_ARGUMENT.
         pub async fn register_distributor(
             &mut self,
             request: impl tonic::IntoRequest<super::RegisterDistributorRequest>,
@@ -282,7 +282,8 @@ pub mod push_service_client {
                 );
             self.inner.unary(req, path, codec).await
         }
-        /// Sets the device's FCM registration token, replacing the one it had.
+        /// Sets the device's FCM registration token, replacing the one it had (and its distributor).
+        /// FAILED_PRECONDITION when this server has no FCM credentials (--fcm-credentials).
         pub async fn register_fcm_token(
             &mut self,
             request: impl tonic::IntoRequest<super::RegisterFcmTokenRequest>,
@@ -351,9 +352,9 @@ pub mod push_service_server {
     /// Generated trait containing gRPC methods that should be implemented for use with PushServiceServer.
     #[async_trait]
     pub trait PushService: std::marker::Send + std::marker::Sync + 'static {
-        /// Sets the device's distributor, replacing the one it had. The endpoint must be https (http
-        /// only with --insecure-dev) and not resolve to a private or loopback address unless
-        /// allow-listed: INVALID_ARGUMENT.
+        /// Sets the device's distributor, replacing the one it had (and its FCM token: a device is
+        /// pushed one way). The endpoint must be https and resolve only to public addresses, unless
+        /// its host is allow-listed (--push-allow-endpoint-hosts): else INVALID_ARGUMENT.
         async fn register_distributor(
             &self,
             request: tonic::Request<super::RegisterDistributorRequest>,
@@ -383,7 +384,8 @@ pub mod push_service_server {
         > {
             Err(tonic::Status::unimplemented("Not yet implemented"))
         }
-        /// Sets the device's FCM registration token, replacing the one it had.
+        /// Sets the device's FCM registration token, replacing the one it had (and its distributor).
+        /// FAILED_PRECONDITION when this server has no FCM credentials (--fcm-credentials).
         async fn register_fcm_token(
             &self,
             request: tonic::Request<super::RegisterFcmTokenRequest>,

@@ -52,10 +52,8 @@ pub struct RunArgs {
     /// one-process mode: this process).
     #[arg(long, env = "MZCHAT_IDENTITY_INTERNAL_URL")]
     pub identity_internal_url: Option<String>,
-    /// Push endpoint hosts allowed http and private addresses (comma-separated; development
-    /// only, e.g. a local UnifiedPush distributor).
-    #[arg(long, env = "MZCHAT_PUSH_ALLOW_ENDPOINT_HOSTS", value_delimiter = ',')]
-    pub push_allow_endpoint_hosts: Vec<String>,
+    #[command(flatten)]
+    pub push: mzchat_push::PushArgs,
     /// Calls to other servers in flight per federation-sync process.
     #[arg(long, env = "MZCHAT_FEDERATION_CONCURRENCY", default_value_t = 64)]
     pub federation_concurrency: usize,

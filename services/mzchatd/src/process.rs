@@ -61,7 +61,7 @@ pub struct Config {
     identity_internal_url: Option<String>,
     federation_concurrency: usize,
     federation_call_timeout: Duration,
-    push_allow_endpoint_hosts: Vec<String>,
+    push: mzchat_push::PushSettings,
 }
 
 impl Config {
@@ -125,7 +125,7 @@ impl Config {
             identity_internal_url: args.identity_internal_url,
             federation_concurrency: args.federation_concurrency,
             federation_call_timeout: Duration::from_secs(args.federation_call_timeout_secs),
-            push_allow_endpoint_hosts: args.push_allow_endpoint_hosts,
+            push: args.push.validate()?,
         })
     }
 }
@@ -272,7 +272,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                     .identity_url
                     .clone()
                     .unwrap_or_else(|| this_process.clone()),
-                allowed_endpoint_hosts: config.push_allow_endpoint_hosts.clone(),
+                settings: config.push.clone(),
                 guild_internal_url: config
                     .guild_internal_url
                     .clone()

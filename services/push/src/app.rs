@@ -53,11 +53,23 @@ pub struct PushApp {
     db: DatabaseConnection,
     origin: String,
     guard: EndpointGuard,
+    /// Whether this server can deliver through FCM (it has a service account).
+    fcm_enabled: bool,
 }
 
 impl PushApp {
-    pub fn new(db: DatabaseConnection, origin: String, guard: EndpointGuard) -> Self {
-        Self { db, origin, guard }
+    pub fn new(
+        db: DatabaseConnection,
+        origin: String,
+        guard: EndpointGuard,
+        fcm_enabled: bool,
+    ) -> Self {
+        Self {
+            db,
+            origin,
+            guard,
+            fcm_enabled,
+        }
     }
 
     /// Push is registered on the home server, by the device itself.
@@ -151,6 +163,11 @@ impl PushApp {
     ) -> Result<()> {
         self.check_caller(caller, device_id)?;
         self.check_not_revoked(caller).await?;
+        if !self.fcm_enabled {
+            return Err(PushError::FailedPrecondition(
+                "this server cannot deliver through FCM (it has no FCM credentials); register a UnifiedPush distributor instead".into(),
+            ));
+        }
         if token.is_empty()
             || token.len() > MAX_FCM_TOKEN_LEN
             || token.chars().any(char::is_control)

@@ -42,6 +42,10 @@ pub enum DeliveryError {
     Timeout(String),
     #[error(transparent)]
     Encryption(#[from] crate::webpush::EncryptError),
+    #[error("FCM: {0}")]
+    Fcm(String),
+    #[error("this server has no FCM credentials")]
+    NoFcm,
 }
 
 /// A push to send: the body is already encrypted (or an opaque notice).
@@ -73,6 +77,13 @@ fn tls_config() -> rustls::ClientConfig {
         .with_no_client_auth()
 }
 
+/// An HTTP answer: its status, Retry-After, and (a bounded part of) its body.
+pub struct Reply {
+    pub status: u16,
+    pub retry_after: Option<Duration>,
+    pub body: Bytes,
+}
+
 impl Deliverer {
     pub fn new(guard: EndpointGuard) -> Self {
         Self {
@@ -83,14 +94,39 @@ impl Deliverer {
 
     pub async fn send(&self, url: &str, push: &Push<'_>) -> Result<Answer, DeliveryError> {
         let endpoint = self.guard.parse(url)?;
-        // Resolution counts against the deadline too.
+        let request = request(&endpoint, push)
+            .map_err(|e| DeliveryError::Unreachable(endpoint.host.clone(), e.to_string()))?;
+        let reply = self.post(&endpoint, request).await?;
+        let code = reply.status;
+        Ok(match code {
+            200..=299 => Answer::Delivered(code),
+            404 | 410 => Answer::Gone(code),
+            429 | 500..=599 => Answer::Later {
+                status: code,
+                retry_after: reply.retry_after,
+            },
+            _ => Answer::Refused(code),
+        })
+    }
+
+    /// One request to the endpoint, at an address the guard vetted, within the deadline
+    /// (resolution included).
+    pub async fn post(
+        &self,
+        endpoint: &Endpoint,
+        request: http::Request<Full<Bytes>>,
+    ) -> Result<Reply, DeliveryError> {
         let exchange = async {
-            let addrs = self.guard.resolve(&endpoint).await?;
-            self.exchange(&endpoint, &addrs, push).await
+            let addrs = self.guard.resolve(endpoint).await?;
+            self.exchange(endpoint, &addrs, request).await
         };
         tokio::time::timeout(TIMEOUT, exchange)
             .await
             .map_err(|_| DeliveryError::Timeout(endpoint.host.clone()))?
+    }
+
+    pub fn parse(&self, url: &str) -> Result<Endpoint, EndpointError> {
+        self.guard.parse(url)
     }
 
     async fn connect(
@@ -115,13 +151,12 @@ impl Deliverer {
         &self,
         endpoint: &Endpoint,
         addrs: &[SocketAddr],
-        push: &Push<'_>,
-    ) -> Result<Answer, DeliveryError> {
+        request: http::Request<Full<Bytes>>,
+    ) -> Result<Reply, DeliveryError> {
         let stream = self.connect(endpoint, addrs).await?;
         let unreachable = |e: &dyn std::fmt::Display| {
             DeliveryError::Unreachable(endpoint.host.clone(), e.to_string())
         };
-        let request = request(endpoint, push).map_err(|e| unreachable(&e))?;
         let response = if endpoint.https {
             let name = rustls::pki_types::ServerName::try_from(endpoint.host.clone())
                 .map_err(|e| unreachable(&e))?;
@@ -135,27 +170,39 @@ impl Deliverer {
             send_on(TokioIo::new(stream), request).await
         }
         .map_err(|e| unreachable(&e))?;
-        let status = response.status();
+        let status = response.status().as_u16();
         let retry_after = response
             .headers()
             .get(http::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        // Read (a bounded part of) the answer so the exchange completes cleanly.
-        let _ = Limited::new(response.into_body(), MAX_ANSWER_BYTES)
+        // A bounded part of the answer; reading it lets the exchange complete cleanly.
+        let body = Limited::new(response.into_body(), MAX_ANSWER_BYTES)
             .collect()
-            .await;
-        let code = status.as_u16();
-        Ok(match code {
-            200..=299 => Answer::Delivered(code),
-            404 | 410 => Answer::Gone(code),
-            429 | 500..=599 => Answer::Later {
-                status: code,
-                retry_after,
-            },
-            _ => Answer::Refused(code),
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        Ok(Reply {
+            status,
+            retry_after,
+            body,
         })
+    }
+}
+
+/// The Host header of a request to `endpoint`.
+pub fn host_header(endpoint: &Endpoint) -> String {
+    // IPv6 literals keep their brackets in the Host header.
+    let name = if endpoint.host.contains(':') {
+        format!("[{}]", endpoint.host)
+    } else {
+        endpoint.host.clone()
+    };
+    if endpoint.port == if endpoint.https { 443 } else { 80 } {
+        name
+    } else {
+        format!("{name}:{}", endpoint.port)
     }
 }
 
@@ -163,19 +210,8 @@ fn request(
     endpoint: &Endpoint,
     push: &Push<'_>,
 ) -> Result<http::Request<Full<Bytes>>, http::Error> {
-    // IPv6 literals keep their brackets in the Host header.
-    let name = if endpoint.host.contains(':') {
-        format!("[{}]", endpoint.host)
-    } else {
-        endpoint.host.clone()
-    };
-    let host = if endpoint.port == if endpoint.https { 443 } else { 80 } {
-        name
-    } else {
-        format!("{name}:{}", endpoint.port)
-    };
     let mut builder = http::Request::post(endpoint.path.as_str())
-        .header(http::header::HOST, host)
+        .header(http::header::HOST, host_header(endpoint))
         .header("TTL", push.ttl.to_string())
         .header("Urgency", push.urgency)
         .header(http::header::CONTENT_TYPE, "application/octet-stream");

@@ -6,11 +6,14 @@
 //! per RFC 8291 when the device gave keys, retried within the push's TTL); mentions of users
 //! homed elsewhere are relayed through their home server with the delegation token it gave
 //! this server, and pushes other servers relay here are checked and delivered the same way.
-//! Not built yet (issue 5): FCM delivery.
+//! Devices with an FCM token are pushed through FCM HTTP v1 when the server has a service
+//! account for it.
 
 mod app;
+mod config;
 pub mod deliver;
 pub mod endpoint;
+pub mod fcm;
 mod grpc;
 mod mentions;
 mod metrics;
@@ -39,14 +42,15 @@ use mzchat_proto::{
 use mzchat_push_migration::Migrator;
 use prost::Message;
 use sea_orm::DatabaseConnection;
-use tokio::{sync::Notify, task::JoinHandle};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use app::PushError;
+pub use config::{PushArgs, PushSettings};
 
 use crate::{
-    app::PushApp, deliver::Deliverer, endpoint::EndpointGuard, mentions::Mentions, relay::Relay,
-    sender::Sender,
+    app::PushApp, deliver::Deliverer, endpoint::EndpointGuard, fcm::Fcm, mentions::Mentions,
+    relay::Relay, sender::Sender,
 };
 
 pub const SERVICE: &str = "push";
@@ -56,8 +60,7 @@ pub struct PushConfig {
     pub server: ServerConfig,
     /// Where identity answers (its session keys verify access tokens).
     pub identity_url: String,
-    /// Endpoint hosts allowed http and private addresses (development).
-    pub allowed_endpoint_hosts: Vec<String>,
+    pub settings: PushSettings,
     /// Where the guild service's internal API answers (who a mention pushes).
     pub guild_internal_url: String,
     /// Where federation-sync's internal API answers (other servers' keys).
@@ -103,28 +106,42 @@ pub async fn build(
     let keys = SessionKeys::new(&config.identity_url, config.server.origin.as_str())
         .map_err(|e| SetupError::Config(e.to_string()))?;
     let outbox = Outbox::new();
-    let sender = Arc::new(Sender::new(
-        db.clone(),
-        Deliverer::new(EndpointGuard::new(&config.allowed_endpoint_hosts)),
-    ));
+    let settings = &config.settings;
+    let fcm = match &settings.fcm {
+        Some(fcm) => Some(
+            Fcm::from_service_account(&fcm.service_account_json, &fcm.base_url)
+                .map_err(SetupError::Config)?,
+        ),
+        None => None,
+    };
+    let fcm_enabled = fcm.is_some();
+    let guard = EndpointGuard::new(&settings.allowed_endpoint_hosts);
+    let sender = Arc::new(Sender::new(db.clone(), Deliverer::new(guard.clone()), fcm));
     let relay = Relay::new(
         db.clone(),
         config.server.origin.clone(),
         &config.identity_url,
         internal.clone(),
         sender.wake.clone(),
+        settings.ttl,
     )
     .map_err(SetupError::Config)?;
     let remote_keys = RemoteKeys::new(&config.federation_internal_url, internal.clone())
         .map_err(SetupError::Config)?;
-    let guard = EndpointGuard::new(&config.allowed_endpoint_hosts);
-    let app = PushApp::new(db.clone(), config.server.origin.to_string(), guard.clone());
+    let app = PushApp::new(
+        db.clone(),
+        config.server.origin.to_string(),
+        guard,
+        fcm_enabled,
+    );
     let mentions = Mentions::new(
         db.clone(),
         outbox.clone(),
         &config.guild_internal_url,
         internal,
         config.server.origin.to_string(),
+        settings.ttl,
+        sender.wake.clone(),
     )
     .map_err(SetupError::Config)?;
     Ok(Push {
@@ -178,10 +195,10 @@ impl Push {
             )),
             tokio::spawn(follow_mentions(
                 self.mentions.clone(),
-                self.sender.wake.clone(),
                 self.bus.clone(),
                 shutdown.clone(),
             )),
+            tokio::spawn(self.mentions.clone().run_fanouts(shutdown.clone())),
             tokio::spawn(hold_delegations(
                 self.relay.clone(),
                 self.bus.clone(),
@@ -219,12 +236,7 @@ async fn hold_delegations(relay: Arc<Relay>, bus: Arc<dyn Bus>, shutdown: Cancel
     consume_forever(bus, spec, shutdown, handler).await;
 }
 
-async fn follow_mentions(
-    mentions: Arc<Mentions>,
-    wake: Arc<Notify>,
-    bus: Arc<dyn Bus>,
-    shutdown: CancellationToken,
-) {
+async fn follow_mentions(mentions: Arc<Mentions>, bus: Arc<dyn Bus>, shutdown: CancellationToken) {
     let spec = ConsumerSpec {
         stream: streams::GUILD,
         durable: "push-mentions".into(),
@@ -234,18 +246,14 @@ async fn follow_mentions(
         ordered: false,
     };
     let handler = move |envelope: Envelope| {
-        let (mentions, wake) = (mentions.clone(), wake.clone());
+        let mentions = mentions.clone();
         async move {
             let event = Event::decode(envelope.payload.as_ref())
                 .map_err(|e| HandlerError::Permanent(format!("malformed guild event: {e}")))?;
-            let queued = mentions
+            mentions
                 .on_event(&event)
                 .await
-                .map_err(|e| HandlerError::Transient(e.to_string(), Duration::from_secs(2)))?;
-            if queued > 0 {
-                wake.notify_one();
-            }
-            Ok(())
+                .map_err(|e| HandlerError::Transient(e.to_string(), Duration::from_secs(2)))
         }
     };
     consume_forever(bus, spec, shutdown, handler).await;

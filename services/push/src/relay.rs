@@ -32,8 +32,8 @@ use tokio::sync::Notify;
 use tonic::{Status, transport::Channel};
 
 use crate::{
-    mentions::{PUSH_TTL_MS, notice},
-    store::{deliveries, held_tokens, registrations},
+    mentions::notice,
+    store::{deliveries, held_tokens},
 };
 
 /// Pushes one server may relay per second, and in a burst.
@@ -49,6 +49,8 @@ pub struct Relay {
     own_keys: tokio::sync::Mutex<(Vec<VerifyingKey>, Option<Instant>)>,
     buckets: Mutex<HashMap<String, (f64, Instant)>>,
     wake: Arc<Notify>,
+    /// How long a relayed push is worth delivering.
+    ttl_ms: i64,
 }
 
 fn seconds(ts: Option<prost_types::Timestamp>) -> i64 {
@@ -69,6 +71,7 @@ impl Relay {
         identity_url: &str,
         auth: InternalAuth,
         wake: Arc<Notify>,
+        ttl: Duration,
     ) -> Result<Self, String> {
         let channel = tonic::transport::Endpoint::from_shared(identity_url.to_owned())
             .map_err(|e| format!("identity url {identity_url}: {e}"))?
@@ -84,6 +87,7 @@ impl Relay {
             own_keys: tokio::sync::Mutex::new((Vec::new(), None)),
             buckets: Mutex::new(HashMap::new()),
             wake,
+            ttl_ms: i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX),
         })
     }
 
@@ -238,42 +242,21 @@ impl Relay {
             kind: kind as i32,
             sent_at: payload.sent_at,
         });
-        let mut queued = 0;
-        let internal = |e: DbErr| {
+        // Unique per origin, so two servers' ids never collide.
+        let message_id = format!("{caller}/{message_id}");
+        let queued = deliveries::enqueue_for_user(
+            &self.db,
+            &message_id,
+            &token.user_id,
+            &body,
+            now,
+            self.ttl_ms,
+        )
+        .await
+        .map_err(|e| {
             tracing::error!(error = %e, "push storage error");
             Status::unavailable("pushes cannot be queued right now")
-        };
-        for distributor in registrations::distributors_of(&self.db, &token.user_id)
-            .await
-            .map_err(internal)?
-        {
-            let delivery = deliveries::Delivery {
-                id: uuid::Uuid::now_v7().to_string(),
-                // Unique per origin, so two servers' ids never collide.
-                message_id: format!("{caller}/{message_id}"),
-                user_id: token.user_id.clone(),
-                device_id: distributor.device_id,
-                endpoint_url: distributor.endpoint_url,
-                p256dh: distributor.p256dh,
-                auth: distributor.auth,
-                payload: body.clone(),
-                state: deliveries::PENDING.into(),
-                attempts: 0,
-                next_attempt_at: now,
-                lease_until: None,
-                lease_token: None,
-                expires_at: now + PUSH_TTL_MS,
-                last_result: String::new(),
-                created_at: now,
-                updated_at: now,
-            };
-            if deliveries::enqueue(&self.db, &delivery)
-                .await
-                .map_err(internal)?
-            {
-                queued += 1;
-            }
-        }
+        })?;
         if queued > 0 {
             self.wake.notify_one();
         }

@@ -1,6 +1,6 @@
-//! Sends queued pushes: encrypted when the device gave RFC 8291 keys, retried on 429 and 5xx
-//! with backoff until the push's TTL ends, and the endpoint forgotten when its service says it
-//! is gone (404, 410).
+//! Sends queued pushes, to HTTP endpoints (encrypted when the device gave RFC 8291 keys) or
+//! through FCM: retried on 429 and 5xx with backoff until the push's TTL ends, and the endpoint
+//! or token forgotten when its service says it is gone.
 
 use std::{sync::Arc, time::Duration};
 
@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     deliver::{Answer, Deliverer, DeliveryError, Push},
     endpoint::EndpointError,
+    fcm::Fcm,
     metrics::PushMetrics,
     store::{
         deliveries::{self, DELIVERED, DROPPED, Delivery, PENDING},
@@ -32,6 +33,8 @@ const IN_FLIGHT: usize = 64;
 pub struct Sender {
     db: DatabaseConnection,
     deliverer: Deliverer,
+    /// FCM, when the server has credentials for it.
+    fcm: Option<Fcm>,
     pub wake: Arc<Notify>,
     pub metrics: PushMetrics,
 }
@@ -44,10 +47,11 @@ fn backoff_ms(attempts: i32) -> i64 {
 }
 
 impl Sender {
-    pub fn new(db: DatabaseConnection, deliverer: Deliverer) -> Self {
+    pub fn new(db: DatabaseConnection, deliverer: Deliverer, fcm: Option<Fcm>) -> Self {
         Self {
             db,
             deliverer,
+            fcm,
             wake: Arc::new(Notify::new()),
             metrics: PushMetrics::default(),
         }
@@ -116,7 +120,7 @@ impl Sender {
                 Ok(Answer::Gone(_)) => "gone",
                 Ok(Answer::Refused(_)) => "refused",
                 Ok(Answer::Later { .. }) => "retry",
-                Err(DeliveryError::Endpoint(_)) => "invalid",
+                Err(DeliveryError::Endpoint(_) | DeliveryError::NoFcm) => "invalid",
                 Err(_) => "retry",
             });
             match answer {
@@ -127,10 +131,11 @@ impl Sender {
                     (DELIVERED, now, format!("delivered ({code})"))
                 }
                 Ok(Answer::Gone(code)) => {
-                    if let Err(err) = registrations::forget_endpoint(
+                    if let Err(err) = registrations::forget_route(
                         &self.db,
                         &delivery.user_id,
                         &delivery.device_id,
+                        &delivery.transport,
                         &delivery.endpoint_url,
                     )
                     .await
@@ -162,6 +167,7 @@ impl Sender {
                 ),
                 Err(DeliveryError::Endpoint(err)) => (DROPPED, now, err.to_string()),
                 Err(DeliveryError::Encryption(err)) => (DROPPED, now, err.to_string()),
+                Err(DeliveryError::NoFcm) => (DROPPED, now, DeliveryError::NoFcm.to_string()),
                 Err(err) => retry(
                     now + backoff_ms(delivery.attempts),
                     delivery.expires_at,
@@ -190,6 +196,13 @@ impl Sender {
     }
 
     async fn attempt(&self, delivery: &Delivery, now: i64) -> Result<Answer, DeliveryError> {
+        let ttl = ((delivery.expires_at - now) / 1000).clamp(0, u32::MAX.into()) as u32;
+        if delivery.transport == registrations::FCM {
+            let fcm = self.fcm.as_ref().ok_or(DeliveryError::NoFcm)?;
+            return fcm
+                .send(&delivery.endpoint_url, &delivery.payload, ttl)
+                .await;
+        }
         let encrypted = delivery.p256dh.is_some();
         let body = match (&delivery.p256dh, &delivery.auth) {
             (Some(p256dh), Some(auth)) => webpush::encrypt(p256dh, auth, &delivery.payload)
@@ -199,7 +212,7 @@ impl Sender {
         let push = Push {
             body: Bytes::from(body),
             encrypted,
-            ttl: ((delivery.expires_at - now) / 1000).max(0) as u32,
+            ttl,
             urgency: "high",
         };
         self.deliverer.send(&delivery.endpoint_url, &push).await

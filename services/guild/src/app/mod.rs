@@ -9,7 +9,7 @@ mod invites;
 mod members;
 mod messages;
 mod presence;
-mod push_targets;
+pub mod push_targets;
 mod roles;
 mod stream;
 

@@ -8,7 +8,7 @@ use mzchat_proto::guild::{
 };
 use tonic::{Request, Response, Status};
 
-use crate::app::GuildApp;
+use crate::app::{GuildApp, push_targets::TargetQuery};
 
 /// Internal: mounted behind the internal credential check.
 pub struct GuildInternalGrpc {
@@ -49,26 +49,30 @@ impl GuildInternalService for GuildInternalGrpc {
         request: Request<ListPushTargetsRequest>,
     ) -> Result<Response<ListPushTargetsResponse>, Status> {
         let r = request.into_inner();
-        let (targets, author_display_name) = self
+        let answer = self
             .app
-            .push_targets(
-                &r.guild_id,
-                &r.channel_id,
-                &r.user_ids,
-                r.everyone,
-                &r.author_id,
-            )
+            .push_targets(&TargetQuery {
+                guild_id: &r.guild_id,
+                channel_id: &r.channel_id,
+                user_ids: &r.user_ids,
+                everyone: r.everyone,
+                author_id: &r.author_id,
+                after_user_id: &r.after_user_id,
+                limit: r.limit,
+            })
             .await
             .map_err(|e| to_status(&e))?;
         Ok(Response::new(ListPushTargetsResponse {
-            targets: targets
+            targets: answer
+                .targets
                 .into_iter()
                 .map(|t| PushTarget {
                     user_id: t.user_id,
                     home_server: t.home_server,
                 })
                 .collect(),
-            author_display_name,
+            author_display_name: answer.author_name,
+            next_after_user_id: answer.next_after_user_id.unwrap_or_default(),
         }))
     }
 }

@@ -103,17 +103,29 @@ pub async fn page(
         query = query.filter(member::Column::UserId.gt(after));
     }
     let rows = query.all(conn).await?;
-    let mut members = Vec::with_capacity(rows.len());
-    for m in rows {
-        members.push(Member {
-            role_ids: role_ids(conn, guild_id, &m.user_id).await?,
+    // One query for the page's roles, not one per member.
+    let mut roles: std::collections::HashMap<String, Vec<String>> = Default::default();
+    if !rows.is_empty() {
+        for r in member_role::Entity::find()
+            .filter(member_role::Column::GuildId.eq(guild_id))
+            .filter(member_role::Column::UserId.is_in(rows.iter().map(|m| m.user_id.clone())))
+            .order_by_asc(member_role::Column::RoleId)
+            .all(conn)
+            .await?
+        {
+            roles.entry(r.user_id).or_default().push(r.role_id);
+        }
+    }
+    Ok(rows
+        .into_iter()
+        .map(|m| Member {
+            role_ids: roles.remove(&m.user_id).unwrap_or_default(),
             guild_id: m.guild_id,
             user_id: m.user_id,
             home_server: m.home_server,
             joined_at: m.joined_at,
-        });
-    }
-    Ok(members)
+        })
+        .collect())
 }
 
 /// Assigns a role; false when the member already had it.

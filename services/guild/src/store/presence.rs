@@ -56,6 +56,25 @@ pub async fn live_streams(
         .await
 }
 
+/// Which of `user_ids` hold a stream with a heartbeat after `alive_after`.
+pub async fn with_live_streams(
+    conn: &impl ConnectionTrait,
+    user_ids: &[String],
+    alive_after: i64,
+) -> Result<std::collections::HashSet<String>, DbErr> {
+    if user_ids.is_empty() {
+        return Ok(Default::default());
+    }
+    Ok(presence_session::Entity::find()
+        .filter(presence_session::Column::UserId.is_in(user_ids.iter().cloned()))
+        .filter(presence_session::Column::HeartbeatAt.gt(alive_after))
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|s| s.user_id)
+        .collect())
+}
+
 /// The user's announced presence, locked for the transaction (PostgreSQL), so one user's
 /// transitions happen one at a time and their events land in the log in that order.
 pub async fn lock(conn: &impl ConnectionTrait, user_id: &str, now: i64) -> Result<bool, DbErr> {

@@ -8,3 +8,4 @@ mod guilds;
 mod invites;
 mod messages;
 mod permissions;
+mod push_targets;

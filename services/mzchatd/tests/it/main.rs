@@ -3,7 +3,9 @@
 mod cli;
 mod crash;
 mod daemon;
+mod fcm;
 mod federation;
 mod push;
+mod push_everyone;
 mod smoke;
 mod split;

@@ -15,7 +15,7 @@ use crate::{
     federation::{other_device, user},
 };
 
-fn distributor(device_id: &str, url: &str) -> RegisterDistributorRequest {
+pub fn distributor(device_id: &str, url: &str) -> RegisterDistributorRequest {
     RegisterDistributorRequest {
         device_id: device_id.into(),
         endpoint_url: url.into(),
@@ -25,7 +25,7 @@ fn distributor(device_id: &str, url: &str) -> RegisterDistributorRequest {
     }
 }
 
-async fn register(
+pub async fn register(
     client: &Client,
     origin: &str,
     request: RegisterDistributorRequest,
@@ -114,7 +114,11 @@ async fn devices_register_vetted_endpoints_that_go_with_the_device() {
         )
         .await
         .expect("token");
-    push.register_fcm_token(request).await.expect("fcm token");
+    let status = push
+        .register_fcm_token(request)
+        .await
+        .expect_err("this server has no FCM credentials");
+    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
 
     // A user homed elsewhere registers push at home, not here.
     let visitor = user("http://elsewhere.example", "laptop");
@@ -185,12 +189,40 @@ async fn devices_register_vetted_endpoints_that_go_with_the_device() {
     std::fs::remove_dir_all(data).ok();
 }
 
+/// Reads one HTTP/1.1 request: its head (request line and headers) and its body.
+pub async fn read_request(stream: &mut tokio::net::TcpStream) -> Option<(String, String)> {
+    use tokio::io::AsyncReadExt;
+    let mut request = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        let n = stream.read(&mut buf).await.ok()?;
+        request.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&request).to_string();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .and_then(|v| v.trim().parse::<usize>().ok())
+                })
+                .unwrap_or(0);
+            if body.len() >= length {
+                return Some((head.to_owned(), body.to_owned()));
+            }
+        }
+        if n == 0 {
+            return None;
+        }
+    }
+}
+
 /// A UnifiedPush distributor on loopback: answers 201 to every POST and hands over the bodies.
-async fn distributor_server() -> (
+pub async fn distributor_server() -> (
     String,
     tokio::sync::mpsc::UnboundedReceiver<(Instant, String)>,
 ) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -203,32 +235,10 @@ async fn distributor_server() -> (
         while let Ok((mut stream, _)) = listener.accept().await {
             let tx = tx.clone();
             tokio::spawn(async move {
-                let mut request = Vec::new();
-                let mut buf = [0u8; 4096];
-                loop {
-                    let Ok(n) = stream.read(&mut buf).await else {
-                        return;
-                    };
-                    request.extend_from_slice(&buf[..n]);
-                    let text = String::from_utf8_lossy(&request).to_string();
-                    if let Some((head, body)) = text.split_once("\r\n\r\n") {
-                        let length = head
-                            .lines()
-                            .find_map(|l| {
-                                l.to_ascii_lowercase()
-                                    .strip_prefix("content-length:")
-                                    .and_then(|v| v.trim().parse::<usize>().ok())
-                            })
-                            .unwrap_or(0);
-                        if body.len() >= length {
-                            let _ = tx.send((Instant::now(), body.to_owned()));
-                            break;
-                        }
-                    }
-                    if n == 0 {
-                        return;
-                    }
-                }
+                let Some((_, body)) = read_request(&mut stream).await else {
+                    return;
+                };
+                let _ = tx.send((Instant::now(), body));
                 let _ = stream
                     .write_all(b"HTTP/1.1 201 Created\r\ncontent-length: 0\r\n\r\n")
                     .await;

@@ -26,6 +26,12 @@ pub fn kind_name(kind: Option<&Kind>) -> &'static str {
 
 /// A new job for `destination`, created now.
 pub fn new_job(destination: &str, kind: Kind) -> FederationJob {
+    let ttl = ttl_secs(&kind);
+    new_job_expiring(destination, kind, ttl)
+}
+
+/// A job that expires `ttl_secs` from now instead of its kind's default.
+pub fn new_job_expiring(destination: &str, kind: Kind, ttl_secs: i64) -> FederationJob {
     let now_ms = crate::db::now_millis();
     let at = |ms: i64| prost_types::Timestamp {
         seconds: ms.div_euclid(1000),
@@ -35,7 +41,7 @@ pub fn new_job(destination: &str, kind: Kind) -> FederationJob {
         id: uuid::Uuid::now_v7().to_string(),
         destination: destination.to_owned(),
         created_at: Some(at(now_ms)),
-        expires_at: Some(at(now_ms + ttl_secs(&kind) * 1000)),
+        expires_at: Some(at(now_ms.saturating_add(ttl_secs.saturating_mul(1000)))),
         kind: Some(kind),
     }
 }

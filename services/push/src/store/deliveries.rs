@@ -6,7 +6,10 @@ use sea_orm::{
     QueryOrder, QuerySelect, Set, TransactionTrait, sea_query::OnConflict,
 };
 
-use super::entity::delivery::{ActiveModel, Column, Entity};
+use super::{
+    entity::delivery::{ActiveModel, Column, Entity},
+    registrations,
+};
 
 pub use super::entity::delivery::Model as Delivery;
 
@@ -36,6 +39,7 @@ pub async fn enqueue(conn: &impl ConnectionTrait, d: &Delivery) -> Result<bool, 
         last_result: Set(String::new()),
         created_at: Set(d.created_at),
         updated_at: Set(d.created_at),
+        transport: Set(d.transport.clone()),
     })
     .on_conflict(
         OnConflict::columns([Column::MessageId, Column::UserId, Column::DeviceId])
@@ -45,6 +49,43 @@ pub async fn enqueue(conn: &impl ConnectionTrait, d: &Delivery) -> Result<bool, 
     .exec_without_returning(conn)
     .await?;
     Ok(inserted == 1)
+}
+
+/// Queues the push about `message_id` to every device of the user that has a route; returns how
+/// many were new.
+pub async fn enqueue_for_user(
+    conn: &impl ConnectionTrait,
+    message_id: &str,
+    user_id: &str,
+    payload: &[u8],
+    now: i64,
+    ttl_ms: i64,
+) -> Result<usize, DbErr> {
+    let mut queued = 0;
+    for route in registrations::routes_of(conn, user_id).await? {
+        let delivery = Delivery {
+            id: uuid::Uuid::now_v7().to_string(),
+            message_id: message_id.to_owned(),
+            user_id: user_id.to_owned(),
+            device_id: route.device_id,
+            endpoint_url: route.address,
+            transport: route.transport.to_owned(),
+            p256dh: route.p256dh,
+            auth: route.auth,
+            payload: payload.to_vec(),
+            state: PENDING.into(),
+            attempts: 0,
+            next_attempt_at: now,
+            lease_until: None,
+            lease_token: None,
+            expires_at: now + ttl_ms,
+            last_result: String::new(),
+            created_at: now,
+            updated_at: now,
+        };
+        queued += usize::from(enqueue(conn, &delivery).await?);
+    }
+    Ok(queued)
 }
 
 /// Takes up to `limit` due pushes, leased to the caller under `token` (replicas skip each

@@ -68,6 +68,35 @@ pub mod delivery {
         pub last_result: String,
         pub created_at: i64,
         pub updated_at: i64,
+        /// `endpoint` (`endpoint_url` is the URL) or `fcm` (`endpoint_url` is the token).
+        pub transport: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod fanout {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "fanouts")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub message_id: String,
+        pub guild_id: String,
+        pub channel_id: String,
+        pub author_id: String,
+        /// Newline-separated user ids the message also named.
+        pub mentioned: String,
+        pub sent_at: i64,
+        pub after_user_id: String,
+        pub next_attempt_at: i64,
+        pub lease_until: Option<i64>,
+        pub lease_token: Option<String>,
+        pub created_at: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

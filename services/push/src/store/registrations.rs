@@ -9,7 +9,52 @@ use super::entity::{distributor, fcm_token, revoked_device};
 
 pub use distributor::Model as Distributor;
 
+/// `deliveries.transport` of an HTTP push endpoint (UnifiedPush, ntfy, Web Push).
+pub const ENDPOINT: &str = "endpoint";
+/// `deliveries.transport` of an FCM registration token.
+pub const FCM: &str = "fcm";
+
+/// How one device is pushed: an HTTP endpoint (with RFC 8291 keys when it gave them) or an FCM
+/// registration token, in `address`.
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub device_id: String,
+    pub transport: &'static str,
+    pub address: String,
+    pub p256dh: Option<Vec<u8>>,
+    pub auth: Option<Vec<u8>>,
+}
+
+/// Every device of the user that has a way to be pushed.
+pub async fn routes_of(conn: &impl ConnectionTrait, user_id: &str) -> Result<Vec<Route>, DbErr> {
+    let mut routes: Vec<Route> = distributors_of(conn, user_id)
+        .await?
+        .into_iter()
+        .map(|d| Route {
+            device_id: d.device_id,
+            transport: ENDPOINT,
+            address: d.endpoint_url,
+            p256dh: d.p256dh,
+            auth: d.auth,
+        })
+        .collect();
+    let tokens = fcm_token::Entity::find()
+        .filter(fcm_token::Column::UserId.eq(user_id))
+        .all(conn)
+        .await?;
+    routes.extend(tokens.into_iter().map(|t| Route {
+        device_id: t.device_id,
+        transport: FCM,
+        address: t.token,
+        p256dh: None,
+        auth: None,
+    }));
+    Ok(routes)
+}
+
+/// Sets the device's distributor; it replaces an FCM token (a device is pushed one way).
 pub async fn put_distributor(conn: &impl ConnectionTrait, d: &Distributor) -> Result<(), DbErr> {
+    remove_fcm_token(conn, &d.user_id, &d.device_id).await?;
     distributor::Entity::insert(distributor::ActiveModel {
         user_id: Set(d.user_id.clone()),
         device_id: Set(d.device_id.clone()),
@@ -57,6 +102,7 @@ pub async fn remove_distributor(
     Ok(())
 }
 
+/// Sets the device's FCM token; it replaces a distributor (a device is pushed one way).
 pub async fn put_fcm_token(
     conn: &impl ConnectionTrait,
     user_id: &str,
@@ -64,6 +110,7 @@ pub async fn put_fcm_token(
     token: &str,
     now_ms: i64,
 ) -> Result<(), DbErr> {
+    remove_distributor(conn, user_id, device_id).await?;
     fcm_token::Entity::insert(fcm_token::ActiveModel {
         user_id: Set(user_id.to_owned()),
         device_id: Set(device_id.to_owned()),
@@ -136,19 +183,29 @@ pub async fn forget_device(
     Ok(a.rows_affected + b.rows_affected)
 }
 
-/// Forgets a device's distributor if it still points at `endpoint_url` (its push service said
-/// the endpoint is gone; a newer registration stays).
-pub async fn forget_endpoint(
+/// Forgets a device's route if it is still `address` (its push service said the endpoint or
+/// token is gone; a newer registration stays).
+pub async fn forget_route(
     conn: &impl ConnectionTrait,
     user_id: &str,
     device_id: &str,
-    endpoint_url: &str,
+    transport: &str,
+    address: &str,
 ) -> Result<(), DbErr> {
-    distributor::Entity::delete_many()
-        .filter(distributor::Column::UserId.eq(user_id))
-        .filter(distributor::Column::DeviceId.eq(device_id))
-        .filter(distributor::Column::EndpointUrl.eq(endpoint_url))
-        .exec(conn)
-        .await?;
+    if transport == FCM {
+        fcm_token::Entity::delete_many()
+            .filter(fcm_token::Column::UserId.eq(user_id))
+            .filter(fcm_token::Column::DeviceId.eq(device_id))
+            .filter(fcm_token::Column::Token.eq(address))
+            .exec(conn)
+            .await?;
+    } else {
+        distributor::Entity::delete_many()
+            .filter(distributor::Column::UserId.eq(user_id))
+            .filter(distributor::Column::DeviceId.eq(device_id))
+            .filter(distributor::Column::EndpointUrl.eq(address))
+            .exec(conn)
+            .await?;
+    }
     Ok(())
 }

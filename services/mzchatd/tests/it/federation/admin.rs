@@ -2,16 +2,6 @@
 
 use super::*;
 
-/// An operator API request carrying the homeserver's internal credential.
-fn internal<T>(bus_prefix: &str, message: T) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    let token = format!("{bus_prefix}-internal").parse().expect("ascii");
-    request
-        .metadata_mut()
-        .insert("mzchat-internal-token", token);
-    request
-}
-
 /// A job the destination refuses for good becomes a dead letter an operator can list and
 /// retry; a job that outlives its TTL against a dead destination does too; destinations report
 /// their health.

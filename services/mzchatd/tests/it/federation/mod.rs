@@ -274,6 +274,43 @@ pub async fn history(client: &Client, host: &str, guild_id: &str, channel_id: &s
         .collect()
 }
 
+/// An operator API request carrying the homeserver's internal credential.
+pub fn internal<T>(bus_prefix: &str, message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    let token = format!("{bus_prefix}-internal").parse().expect("ascii");
+    request
+        .metadata_mut()
+        .insert("mzchat-internal-token", token);
+    request
+}
+
+/// Sends a message that mentions `user_id`; returns its id.
+pub async fn mention(
+    client: &Client,
+    host: &str,
+    guild_id: &str,
+    channel_id: &str,
+    user_id: String,
+    text: &str,
+) -> String {
+    let request = SendMessageRequest {
+        guild_id: guild_id.into(),
+        channel_id: channel_id.into(),
+        content: text.into(),
+        mention_user_ids: vec![user_id],
+        ..Default::default()
+    };
+    let request = client.authed(host, request).await.expect("token");
+    MessageServiceClient::new(client.channel(host).expect("channel"))
+        .send_message(request)
+        .await
+        .expect("send")
+        .into_inner()
+        .message
+        .expect("message")
+        .id
+}
+
 /// Polls `client`'s account on `host` until `done` holds; returns how long it took.
 pub async fn wait_for_account(
     client: &Client,
@@ -311,5 +348,6 @@ macro_rules! both_backends {
 mod admin;
 mod join;
 mod migration;
+mod push_expiry;
 mod refusals;
 mod replicas;
