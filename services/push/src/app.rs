@@ -3,7 +3,7 @@
 
 use mzchat_platform::{DomainError, ErrorKind, session_token::Claims};
 use mzchat_proto::push::DistributorKind;
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseConnection, TransactionTrait};
 
 use crate::{
     endpoint::EndpointGuard,
@@ -141,7 +141,10 @@ impl PushApp {
             auth,
             created_at: mzchat_platform::db::now_millis(),
         };
-        registrations::put_distributor(&self.db, &distributor).await?;
+        // Replacing the device's FCM token and storing the distributor go together.
+        let txn = self.db.begin().await?;
+        registrations::put_distributor(&txn, &distributor).await?;
+        txn.commit().await?;
         Ok(distributor)
     }
 
@@ -177,7 +180,9 @@ impl PushApp {
             ));
         }
         let now = mzchat_platform::db::now_millis();
-        Ok(registrations::put_fcm_token(&self.db, &caller.sub, device_id, token, now).await?)
+        let txn = self.db.begin().await?;
+        registrations::put_fcm_token(&txn, &caller.sub, device_id, token, now).await?;
+        Ok(txn.commit().await?)
     }
 
     pub async fn unregister_fcm_token(&self, caller: &Claims, device_id: &str) -> Result<()> {

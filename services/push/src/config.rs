@@ -8,10 +8,14 @@ pub struct PushArgs {
     /// only, e.g. a local UnifiedPush distributor).
     #[arg(long, env = "MZCHAT_PUSH_ALLOW_ENDPOINT_HOSTS", value_delimiter = ',')]
     pub push_allow_endpoint_hosts: Vec<String>,
-    /// How long a push is worth delivering, in seconds (RFC 8030 TTL; 1-86400): retries,
-    /// relays through other servers and FCM all stop after it.
+    /// How long a push is worth delivering, in seconds (RFC 8030 TTL; 1-86400): this server's
+    /// retries and its relay jobs to other servers stop after it, and it is the TTL the push
+    /// service (or FCM, on Android) is given.
     #[arg(long, env = "MZCHAT_PUSH_TTL_SECS", default_value_t = 600)]
     pub push_ttl_secs: u64,
+    /// Members read per page of a MENTION_EVERYONE fan-out (1-1000).
+    #[arg(long, env = "MZCHAT_PUSH_FANOUT_PAGE", default_value_t = 500)]
+    pub push_fanout_page: u32,
     /// A Google service account's JSON key, which lets this server deliver through FCM HTTP v1.
     /// Without it, devices cannot register FCM tokens.
     #[arg(long, env = "MZCHAT_FCM_CREDENTIALS")]
@@ -22,10 +26,25 @@ pub struct PushArgs {
 }
 
 /// FCM credentials, read at startup.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct FcmSettings {
+    /// Holds the private key: never printed.
     pub service_account_json: Vec<u8>,
     pub base_url: String,
+}
+
+impl std::fmt::Debug for FcmSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FcmSettings")
+            .field("service_account_json", &"<redacted>")
+            .field("base_url", &self.base_url)
+            .finish()
+    }
+}
+
+/// A duration in milliseconds as the store keeps them.
+pub(crate) fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// The validated settings.
@@ -33,6 +52,7 @@ pub struct FcmSettings {
 pub struct PushSettings {
     pub allowed_endpoint_hosts: Vec<String>,
     pub ttl: Duration,
+    pub fanout_page: u32,
     pub fcm: Option<FcmSettings>,
 }
 
@@ -40,6 +60,9 @@ impl PushArgs {
     pub fn validate(self) -> Result<PushSettings, String> {
         if !(1..=86_400).contains(&self.push_ttl_secs) {
             return Err("--push-ttl-secs must be between 1 and 86400".into());
+        }
+        if !(1..=1000).contains(&self.push_fanout_page) {
+            return Err("--push-fanout-page must be between 1 and 1000".into());
         }
         let fcm = match self.fcm_credentials {
             None => None,
@@ -58,6 +81,7 @@ impl PushArgs {
         Ok(PushSettings {
             allowed_endpoint_hosts: self.push_allow_endpoint_hosts,
             ttl: Duration::from_secs(self.push_ttl_secs),
+            fanout_page: self.push_fanout_page,
             fcm,
         })
     }

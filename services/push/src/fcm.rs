@@ -38,8 +38,18 @@ pub struct Fcm {
     token_endpoint: Endpoint,
     send_endpoint: Endpoint,
     http: Deliverer,
-    access: tokio::sync::Mutex<Option<(String, Instant)>>,
+    access: tokio::sync::Mutex<Access>,
 }
+
+/// The access token held, or when fetching one last failed.
+#[derive(Default)]
+struct Access {
+    token: Option<(String, Instant)>,
+    failed: Option<(Instant, String)>,
+}
+
+/// After a failed token fetch, pushes fail at once for this long instead of each trying again.
+const FETCH_BACKOFF: Duration = Duration::from_secs(5);
 
 fn field<'a>(account: &'a Value, name: &str) -> Result<&'a str, String> {
     account[name]
@@ -92,13 +102,16 @@ impl Fcm {
             token_endpoint,
             send_endpoint,
             http: Deliverer::new(guard),
-            access: tokio::sync::Mutex::new(None),
+            access: tokio::sync::Mutex::new(Access::default()),
         })
     }
 
     /// The signed JWT that asks for an access token (RFC 7523).
     fn assertion(&self, now_secs: u64) -> Result<String, DeliveryError> {
-        let header = json!({ "alg": "RS256", "typ": "JWT", "kid": self.key_id });
+        let mut header = json!({ "alg": "RS256", "typ": "JWT" });
+        if !self.key_id.is_empty() {
+            header["kid"] = json!(self.key_id);
+        }
         let claims = json!({
             "iss": self.client_email,
             "scope": SCOPE,
@@ -123,14 +136,34 @@ impl Fcm {
         Ok(format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature)))
     }
 
-    /// A valid access token, fetched when none is held or it is about to expire.
+    /// A valid access token, fetched when none is held or it is about to expire (one fetch at a
+    /// time; a failure is remembered briefly so senders do not queue up behind a dead endpoint).
     async fn access_token(&self) -> Result<String, DeliveryError> {
-        let mut held = self.access.lock().await;
-        if let Some((token, until)) = held.as_ref()
+        let mut access = self.access.lock().await;
+        if let Some((token, until)) = access.token.as_ref()
             && Instant::now() < *until
         {
             return Ok(token.clone());
         }
+        if let Some((at, why)) = access.failed.as_ref()
+            && at.elapsed() < FETCH_BACKOFF
+        {
+            return Err(DeliveryError::Fcm(why.clone()));
+        }
+        match self.fetch_token().await {
+            Ok((token, until)) => {
+                access.token = Some((token.clone(), until));
+                access.failed = None;
+                Ok(token)
+            }
+            Err(err) => {
+                access.failed = Some((Instant::now(), err.to_string()));
+                Err(err)
+            }
+        }
+    }
+
+    async fn fetch_token(&self) -> Result<(String, Instant), DeliveryError> {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
@@ -158,9 +191,10 @@ impl Fcm {
             )));
         };
         let lifetime = Duration::from_secs(answer["expires_in"].as_u64().unwrap_or(3600));
-        let until = Instant::now() + lifetime.saturating_sub(TOKEN_MARGIN);
-        *held = Some((token.to_owned(), until));
-        Ok(token.to_owned())
+        Ok((
+            token.to_owned(),
+            Instant::now() + lifetime.saturating_sub(TOKEN_MARGIN),
+        ))
     }
 
     async fn post(
@@ -199,11 +233,16 @@ impl Fcm {
                 body.into(),
             )
             .await?;
-        if reply.status == 401 {
-            // The access token was revoked or expired early: fetch a new one next time.
-            *self.access.lock().await = None;
+        let answer = classify(&reply);
+        if matches!(answer, Answer::Later { status: 401, .. }) {
+            // The access token was revoked or expired early: fetch a new one next time, unless
+            // another sender already did.
+            let mut held = self.access.lock().await;
+            if held.token.as_ref().is_some_and(|(t, _)| *t == access) {
+                held.token = None;
+            }
         }
-        Ok(classify(&reply))
+        Ok(answer)
     }
 
     pub fn project_id(&self) -> &str {
@@ -238,7 +277,8 @@ fn message(device_token: &str, notice: &[u8], ttl_secs: u32) -> String {
 }
 
 /// FCM's answer as a push outcome: UNREGISTERED, SENDER_ID_MISMATCH and a rejected token
-/// mean the token is gone; 401, 429 and 5xx are tried again.
+/// mean the token is gone (only those: a bare 404 from a proxy must not wipe tokens); our own
+/// expired credentials (401), 429 and 5xx are tried again.
 fn classify(reply: &Reply) -> Answer {
     let error: Value = serde_json::from_slice(&reply.body).unwrap_or_default();
     let details = error["error"]["details"]
@@ -253,9 +293,11 @@ fn classify(reply: &Reply) -> Answer {
     });
     match reply.status {
         200..=299 => Answer::Delivered(reply.status),
-        404 => Answer::Gone(404),
+        404 if code_is("UNREGISTERED") => Answer::Gone(404),
         403 if code_is("SENDER_ID_MISMATCH") => Answer::Gone(403),
         400 if bad_token => Answer::Gone(400),
+        // A broken APNs or Web Push credential in the Firebase project: not ours to retry.
+        401 if code_is("THIRD_PARTY_AUTH_ERROR") => Answer::Refused(401),
         401 | 429 | 500..=599 => Answer::Later {
             status: reply.status,
             retry_after: reply.retry_after,
@@ -283,6 +325,10 @@ mod tests {
     fn fcm_errors_map_to_outcomes() {
         let unregistered = r#"{"error":{"code":404,"status":"NOT_FOUND","details":[{"@type":"type.googleapis.com/google.firebase.fcm.v1.FcmError","errorCode":"UNREGISTERED"}]}}"#;
         assert_eq!(classify(&reply(404, unregistered)), Answer::Gone(404));
+        // A 404 that is not FCM's UNREGISTERED (a proxy, a wrong base URL) keeps the token.
+        assert_eq!(classify(&reply(404, "not found")), Answer::Refused(404));
+        let apns = r#"{"error":{"details":[{"errorCode":"THIRD_PARTY_AUTH_ERROR"}]}}"#;
+        assert_eq!(classify(&reply(401, apns)), Answer::Refused(401));
         let mismatch = r#"{"error":{"details":[{"errorCode":"SENDER_ID_MISMATCH"}]}}"#;
         assert_eq!(classify(&reply(403, mismatch)), Answer::Gone(403));
         let bad_token = r#"{"error":{"status":"INVALID_ARGUMENT","details":[{"@type":"type.googleapis.com/google.rpc.BadRequest","fieldViolations":[{"field":"message.token","description":"Invalid registration token"}]}]}}"#;

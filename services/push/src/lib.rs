@@ -140,7 +140,7 @@ pub async fn build(
         &config.guild_internal_url,
         internal,
         config.server.origin.to_string(),
-        settings.ttl,
+        settings,
         sender.wake.clone(),
     )
     .map_err(SetupError::Config)?;

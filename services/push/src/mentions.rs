@@ -25,8 +25,6 @@ use crate::store::{
     held_tokens,
 };
 
-/// Members per MENTION_EVERYONE page.
-const FANOUT_PAGE: u32 = 500;
 const FANOUT_POLL: Duration = Duration::from_secs(1);
 /// A page the guild service could not answer is tried again this much later.
 const FANOUT_RETRY_MS: i64 = 2_000;
@@ -39,6 +37,8 @@ pub struct Mentions {
     origin: String,
     /// How long a push is worth delivering (RFC 8030 TTL), relayed ones included.
     ttl_ms: i64,
+    /// Members per MENTION_EVERYONE page.
+    page: u32,
     sender_wake: Arc<Notify>,
     fanout_wake: Arc<Notify>,
 }
@@ -111,7 +111,7 @@ impl Mentions {
         guild_url: &str,
         auth: InternalAuth,
         origin: String,
-        ttl: Duration,
+        settings: &crate::PushSettings,
         sender_wake: Arc<Notify>,
     ) -> Result<Self, String> {
         let channel = tonic::transport::Endpoint::from_shared(guild_url.to_owned())
@@ -125,7 +125,8 @@ impl Mentions {
             guild: GuildInternalServiceClient::new(channel),
             auth,
             origin,
-            ttl_ms: i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX),
+            ttl_ms: crate::config::millis(settings.ttl),
+            page: settings.fanout_page,
             sender_wake,
             fanout_wake: Arc::new(Notify::new()),
         })
@@ -176,7 +177,9 @@ impl Mentions {
             return Ok(());
         };
         let txn = self.db.begin().await?;
-        let queued = self.push_page(&txn, &mentioned, answer, now).await?;
+        let queued = self
+            .push_page(&txn, &mentioned, answer, now, self.ttl_ms)
+            .await?;
         txn.commit().await?;
         self.woken(queued);
         Ok(())
@@ -220,21 +223,30 @@ impl Mentions {
     }
 
     async fn fanout_page(&self, fanout: &Fanout, token: &str) -> Result<(), MentionError> {
-        let mentioned = Mentioned::of_fanout(fanout);
-        let answer = self
-            .targets(&mentioned, Some(&fanout.after_user_id))
-            .await?;
+        let now = mzchat_platform::db::now_millis();
+        // Pushes are worth sending within the TTL of the message, however long the fan-out took.
+        let ttl_left = fanout.created_at.saturating_add(self.ttl_ms) - now;
+        let answer = if ttl_left <= 0 {
+            tracing::warn!(message_id = %fanout.message_id, "MENTION_EVERYONE fan-out outlived the push TTL; dropped");
+            None
+        } else {
+            self.targets(&Mentioned::of_fanout(fanout), Some(&fanout.after_user_id))
+                .await?
+        };
         let txn = self.db.begin().await?;
         let (queued, next) = match answer {
             Some(answer) => {
                 let next = Some(answer.next_after_user_id.clone()).filter(|n| !n.is_empty());
-                let now = mzchat_platform::db::now_millis();
-                (self.push_page(&txn, &mentioned, answer, now).await?, next)
+                let mentioned = Mentioned::of_fanout(fanout);
+                let queued = self
+                    .push_page(&txn, &mentioned, answer, now, ttl_left)
+                    .await?;
+                (queued, next)
             }
-            // The guild or channel is gone: nobody left to tell.
+            // The guild or channel is gone, or the TTL ran out: nobody left to tell.
             None => (0, None),
         };
-        if !fanouts::advance(&txn, &fanout.message_id, token, next.as_deref()).await? {
+        if !fanouts::advance(&txn, &fanout.message_id, token, next.as_deref(), now).await? {
             // Another replica took the fan-out over; its page holds these pushes.
             txn.rollback().await?;
             return Ok(());
@@ -262,7 +274,7 @@ impl Mentions {
             everyone: everyone_after.is_some(),
             author_id: m.author_id.clone(),
             after_user_id: everyone_after.unwrap_or_default().to_owned(),
-            limit: FANOUT_PAGE,
+            limit: self.page,
         });
         self.auth.attach(&mut request);
         match self.guild.clone().list_push_targets(request).await {
@@ -272,14 +284,16 @@ impl Mentions {
         }
     }
 
-    /// Queues, in `txn`, the pushes to one answer's targets: delivered here to users homed
-    /// here, relayed through their home server for the others. Returns how many.
+    /// Queues, in `txn`, the pushes to one answer's targets, worth sending for `ttl_ms`:
+    /// delivered here to users homed here, relayed through their home server for the others.
+    /// Returns how many.
     async fn push_page(
         &self,
         txn: &DatabaseTransaction,
         m: &Mentioned,
         answer: ListPushTargetsResponse,
         now: i64,
+        ttl_ms: i64,
     ) -> Result<usize, MentionError> {
         let mut queued = 0;
         for target in answer.targets {
@@ -307,12 +321,19 @@ impl Mentions {
                     &target.user_id,
                     &notice(&payload),
                     now,
-                    self.ttl_ms,
+                    ttl_ms,
                 )
                 .await?
             } else {
                 let relayed = self
-                    .relay(txn, &target.user_id, &target.home_server, payload, now)
+                    .relay(
+                        txn,
+                        &target.user_id,
+                        &target.home_server,
+                        payload,
+                        now,
+                        ttl_ms,
+                    )
                     .await?;
                 usize::from(relayed)
             };
@@ -329,6 +350,7 @@ impl Mentions {
         home_server: &str,
         payload: PushPayload,
         now_ms: i64,
+        ttl_ms: i64,
     ) -> Result<bool, MentionError> {
         let held = held_tokens::of_user(txn, user_id)
             .await?
@@ -341,8 +363,8 @@ impl Mentions {
             delegation_token: Some(held.token),
             payload: Some(payload),
         };
-        let job =
-            jobs::new_job_expiring(home_server, Kind::PushNotification(job), self.ttl_ms / 1000);
+        let ttl_secs = (ttl_ms / 1000).max(1);
+        let job = jobs::new_job_expiring(home_server, Kind::PushNotification(job), ttl_secs);
         self.outbox.enqueue(txn, jobs::job_event(&job)).await?;
         Ok(true)
     }

@@ -87,7 +87,7 @@ impl Relay {
             own_keys: tokio::sync::Mutex::new((Vec::new(), None)),
             buckets: Mutex::new(HashMap::new()),
             wake,
-            ttl_ms: i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX),
+            ttl_ms: crate::config::millis(ttl),
         })
     }
 

@@ -41,7 +41,7 @@ impl GuildApp {
         let txn = self.db.begin().await?;
         let announced = store::presence::lock(&txn, user_id, at).await?;
         let alive_after = at - STREAM_TIMEOUT.as_millis() as i64;
-        let online = store::presence::live_streams(&txn, user_id, alive_after).await? > 0;
+        let online = store::presence::has_live_stream(&txn, user_id, alive_after).await?;
         if online != announced {
             store::presence::set(&txn, user_id, online, at).await?;
             let status = if online {

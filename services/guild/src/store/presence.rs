@@ -1,8 +1,8 @@
 //! Open streams (with heartbeats) and the presence last announced per user.
 
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect,
-    Set, sea_query::OnConflict,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect, Set,
+    sea_query::OnConflict,
 };
 
 use super::entity::{presence, presence_session};
@@ -43,17 +43,15 @@ pub async fn close(conn: &impl ConnectionTrait, stream_id: &str) -> Result<(), D
         .map(|_| ())
 }
 
-/// Streams of the user with a heartbeat after `alive_after`.
-pub async fn live_streams(
+/// Whether the user holds a stream with a heartbeat after `alive_after`.
+pub async fn has_live_stream(
     conn: &impl ConnectionTrait,
     user_id: &str,
     alive_after: i64,
-) -> Result<u64, DbErr> {
-    presence_session::Entity::find()
-        .filter(presence_session::Column::UserId.eq(user_id))
-        .filter(presence_session::Column::HeartbeatAt.gt(alive_after))
-        .count(conn)
-        .await
+) -> Result<bool, DbErr> {
+    Ok(!with_live_streams(conn, &[user_id.to_owned()], alive_after)
+        .await?
+        .is_empty())
 }
 
 /// Which of `user_ids` hold a stream with a heartbeat after `alive_after`.

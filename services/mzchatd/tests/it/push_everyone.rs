@@ -1,5 +1,6 @@
 //! MENTION_EVERYONE pushes every member who can view the channel (a fan-out worked a page at a
-//! time): named members get a MENTION notice, the rest MENTION_EVERYONE, the author nothing.
+//! time, here pages of two so it takes several): named members get a MENTION notice, the rest
+//! MENTION_EVERYONE, the author nothing.
 
 use std::time::Duration;
 
@@ -14,7 +15,15 @@ use crate::{
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn everyone_is_pushed_and_named_members_as_mentions() {
     let data = std::env::temp_dir().join(unique("mzchatd-push-everyone-"));
-    let daemon = Daemon::start(&data, &["--push-allow-endpoint-hosts", "127.0.0.1"]);
+    let daemon = Daemon::start(
+        &data,
+        &[
+            "--push-allow-endpoint-hosts",
+            "127.0.0.1",
+            "--push-fanout-page",
+            "2",
+        ],
+    );
     let origin = daemon.origin.clone();
     let alice = user(&origin, "laptop");
     let (guild_id, channel_id, link) = guild_with_invite(&alice, &origin).await;
@@ -23,7 +32,7 @@ async fn everyone_is_pushed_and_named_members_as_mentions() {
         .await
         .expect("alice's distributor");
     let mut members = Vec::new();
-    for name in ["bob", "carol", "dave"] {
+    for name in ["bob", "carol", "dave", "erin", "frank"] {
         let member = user(&origin, name);
         member.join_invite(&link, None).await.expect("joins");
         register(&member, &origin, distributor(name, &url))
@@ -49,11 +58,12 @@ async fn everyone_is_pushed_and_named_members_as_mentions() {
         .message
         .expect("message");
     let mut notices = Vec::new();
-    while notices.len() < 3 {
+    while notices.len() < 5 {
         let (_, body) = tokio::time::timeout(Duration::from_secs(20), pushes.recv())
             .await
             .expect("every member is pushed")
             .expect("distributor running");
+        assert!(!body.contains("lunch"), "no message text: {body}");
         let notice: serde_json::Value = serde_json::from_str(&body).expect("JSON notice");
         assert_eq!(notice["message_id"], message.id.as_str());
         notices.push(notice);
@@ -63,10 +73,10 @@ async fn everyone_is_pushed_and_named_members_as_mentions() {
         .iter()
         .filter(|n| n["kind"] == "MENTION_EVERYONE")
         .count();
-    assert_eq!((mentions, everyone), (1, 2), "{notices:?}");
-    // The author is not pushed about her own message.
+    assert_eq!((mentions, everyone), (1, 4), "{notices:?}");
+    // Each member once; the author is not pushed about her own message.
     let extra = tokio::time::timeout(Duration::from_millis(500), pushes.recv()).await;
-    assert!(extra.is_err(), "a fourth push: {extra:?}");
+    assert!(extra.is_err(), "a sixth push: {extra:?}");
     drop(daemon);
     std::fs::remove_dir_all(data).ok();
 }

@@ -10,7 +10,8 @@ use super::entity::fanout::{ActiveModel, Column, Entity};
 
 pub use super::entity::fanout::Model as Fanout;
 
-/// Longer than one page takes (a guild call and one transaction).
+/// Longer than one page takes (a guild call and one transaction); after each page the lease is
+/// given back, so this only matters when a replica dies mid-page.
 const LEASE_MS: i64 = 60_000;
 
 /// Starts a fan-out; false when this message has one already (a redelivered event).
@@ -73,13 +74,15 @@ pub async fn claim(
     Ok(Some(row))
 }
 
-/// Moves the cursor past a page (in the page's transaction), or ends the fan-out after the last
-/// page; false when the lease was lost (the transaction must then roll back).
+/// Moves the cursor past a page and gives the fan-out back, due at `now` behind the others (in
+/// the page's transaction), or ends it after the last page; false when the lease was lost (the
+/// transaction must then roll back).
 pub async fn advance(
     conn: &impl ConnectionTrait,
     message_id: &str,
     token: &str,
     next_after_user_id: Option<&str>,
+    now: i64,
 ) -> Result<bool, DbErr> {
     let held = |q: sea_orm::Condition| {
         q.add(Column::MessageId.eq(message_id))
@@ -89,6 +92,9 @@ pub async fn advance(
         Some(after) => {
             Entity::update_many()
                 .col_expr(Column::AfterUserId, after.into())
+                .col_expr(Column::NextAttemptAt, now.into())
+                .col_expr(Column::LeaseUntil, Option::<i64>::None.into())
+                .col_expr(Column::LeaseToken, Option::<String>::None.into())
                 .filter(held(Condition::all()))
                 .exec(conn)
                 .await?
