@@ -66,6 +66,9 @@ enum Scenario {
         members: usize,
         #[arg(long, default_value_t = 20)]
         messages: usize,
+        /// Home server of the members (default: the server itself); pushes are then relayed.
+        #[arg(long)]
+        home: Option<String>,
     },
     /// Removes the JetStream streams a benchmark's homeserver created under `bus_prefix`.
     DropStreams {
@@ -314,9 +317,11 @@ async fn main() -> anyhow::Result<()> {
             jobs,
             latency_ms,
         } => verify::verify_scenario(&nats_url, &bus_prefix, jobs, latency_ms).await,
-        Scenario::Push { members, messages } => {
-            push::push_scenario(&cli.server, &dir, members, messages).await
-        }
+        Scenario::Push {
+            members,
+            messages,
+            home,
+        } => push::push_scenario(&cli.server, home.as_deref(), &dir, members, messages).await,
         Scenario::DropStreams {
             nats_url,
             bus_prefix,

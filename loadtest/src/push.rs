@@ -1,7 +1,8 @@
-//! `push`: mention pushes on one homeserver. Members register a distributor served by this
-//! process (the server must allow 127.0.0.1 endpoints: `--push-allow-endpoint-hosts
-//! 127.0.0.1`); the owner posts messages mentioning all of them; each delivery's latency is
-//! the time from the send's acknowledgement to the distributor receiving the push.
+//! `push`: mention pushes. Members register a distributor served by this process (the server
+//! must allow 127.0.0.1 endpoints: `--push-allow-endpoint-hosts 127.0.0.1`); the owner posts
+//! messages mentioning all of them; each delivery's latency is the time from the send's
+//! acknowledgement to the distributor receiving the push. With `--home`, the members are homed
+//! on that other server, so every push is relayed: guild server -> home -> distributor.
 
 use std::{
     collections::HashMap,
@@ -21,9 +22,12 @@ use tokio::{
 
 use crate::{report, room, user};
 
-/// A distributor: answers 201 and records (message id, arrival).
+/// What the distributor saw: the message id, the endpoint path (which member), the arrival.
+type Arrival = (String, String, Instant);
+
+/// A distributor: answers 201 and records each push's arrival.
 async fn distributor(
-    arrivals: tokio::sync::mpsc::UnboundedSender<(String, Instant)>,
+    arrivals: tokio::sync::mpsc::UnboundedSender<Arrival>,
 ) -> anyhow::Result<String> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
@@ -44,12 +48,13 @@ async fn distributor(
                 }
                 let at = Instant::now();
                 let text = String::from_utf8_lossy(&request);
+                let path = text.split(' ').nth(1).unwrap_or_default().to_owned();
                 if let Some(id) = text
                     .split("\"message_id\":\"")
                     .nth(1)
                     .and_then(|rest| rest.split('"').next())
                 {
-                    let _ = arrivals.send((id.to_owned(), at));
+                    let _ = arrivals.send((id.to_owned(), path, at));
                 }
                 let _ = stream
                     .write_all(b"HTTP/1.1 201 Created\r\ncontent-length: 0\r\n\r\n")
@@ -62,6 +67,7 @@ async fn distributor(
 
 pub async fn push_scenario(
     origin: &str,
+    home: Option<&str>,
     dir: &std::path::Path,
     members: usize,
     messages: usize,
@@ -70,8 +76,12 @@ pub async fn push_scenario(
     let base = distributor(tx).await?;
     let owner = user(origin, dir).await?;
     let mut people = Vec::new();
+    let home = home.unwrap_or(origin);
     for i in 0..members {
-        let member = user(origin, dir).await?;
+        let member = user(home, dir).await?;
+        if home != origin {
+            member.login(origin, None, "").await?;
+        }
         let request = RegisterDistributorRequest {
             device_id: "load".into(),
             endpoint_url: format!("{base}/up/{i}"),
@@ -79,8 +89,8 @@ pub async fn push_scenario(
             p256dh: None,
             auth: None,
         };
-        PushServiceClient::new(member.channel(origin)?)
-            .register_distributor(member.authed(origin, request).await?)
+        PushServiceClient::new(member.channel(home)?)
+            .register_distributor(member.authed(home, request).await?)
             .await?;
         people.push(member);
     }
@@ -88,6 +98,41 @@ pub async fn push_scenario(
     let mentioned: Vec<String> = people.iter().map(|p| p.identity().user_id()).collect();
     let sent: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let mut api = MessageServiceClient::new(owner.channel(origin)?);
+    if home != origin {
+        // Relaying needs each member verified by the home server (its delegation token held
+        // here): mention everyone until each has been pushed once.
+        let mut reached = std::collections::HashSet::new();
+        let warmup = Instant::now();
+        while reached.len() < members {
+            anyhow::ensure!(
+                warmup.elapsed() < Duration::from_secs(120),
+                "only {} of {members} members were reached through their home server",
+                reached.len()
+            );
+            let request = SendMessageRequest {
+                guild_id: room.guild.clone(),
+                channel_id: room.channel.clone(),
+                content: "warm-up".into(),
+                mention_user_ids: mentioned.clone(),
+                ..Default::default()
+            };
+            api.send_message(owner.authed(origin, request).await?)
+                .await?;
+            let round = Instant::now();
+            while round.elapsed() < Duration::from_secs(2) {
+                match tokio::time::timeout(Duration::from_millis(200), arrivals.recv()).await {
+                    Ok(Some((_, path, _))) => {
+                        reached.insert(path);
+                    }
+                    Ok(None) => break,
+                    Err(_) => {}
+                }
+            }
+        }
+        // Warm-up pushes still in flight are not counted below (their ids are not recorded).
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        while arrivals.try_recv().is_ok() {}
+    }
     let start = Instant::now();
     for i in 0..messages {
         let request = SendMessageRequest {
@@ -108,7 +153,7 @@ pub async fn push_scenario(
     let expected = members * messages;
     let mut latencies = Vec::with_capacity(expected);
     while latencies.len() < expected {
-        let Ok(Some((id, at))) =
+        let Ok(Some((id, _, at))) =
             tokio::time::timeout(Duration::from_secs(30), arrivals.recv()).await
         else {
             break;

@@ -123,7 +123,7 @@ pub async fn build(
         &config.identity_url,
         internal.clone(),
         sender.wake.clone(),
-        settings.ttl,
+        settings,
     )
     .map_err(SetupError::Config)?;
     let remote_keys = RemoteKeys::new(&config.federation_internal_url, internal.clone())

@@ -36,9 +36,8 @@ use crate::{
     store::{deliveries, held_tokens},
 };
 
-/// Pushes one server may relay per second, and in a burst.
-const RATE_PER_SEC: f64 = 20.0;
-const BURST: f64 = 100.0;
+/// A burst holds this many seconds' worth of a server's rate (MENTION_EVERYONE comes in bursts).
+const BURST_SECONDS: f64 = 10.0;
 
 pub struct Relay {
     db: DatabaseConnection,
@@ -51,6 +50,8 @@ pub struct Relay {
     wake: Arc<Notify>,
     /// How long a relayed push is worth delivering.
     ttl_ms: i64,
+    /// Pushes each other server may relay per second.
+    rate: f64,
 }
 
 fn seconds(ts: Option<prost_types::Timestamp>) -> i64 {
@@ -71,7 +72,7 @@ impl Relay {
         identity_url: &str,
         auth: InternalAuth,
         wake: Arc<Notify>,
-        ttl: Duration,
+        settings: &crate::PushSettings,
     ) -> Result<Self, String> {
         let channel = tonic::transport::Endpoint::from_shared(identity_url.to_owned())
             .map_err(|e| format!("identity url {identity_url}: {e}"))?
@@ -87,7 +88,8 @@ impl Relay {
             own_keys: tokio::sync::Mutex::new((Vec::new(), None)),
             buckets: Mutex::new(HashMap::new()),
             wake,
-            ttl_ms: crate::config::millis(ttl),
+            ttl_ms: crate::config::millis(settings.ttl),
+            rate: f64::from(settings.relay_rate),
         })
     }
 
@@ -128,12 +130,14 @@ impl Relay {
             buckets.clear();
         }
         let now = Instant::now();
-        let (tokens, at) = buckets.entry(caller.to_string()).or_insert((BURST, now));
-        *tokens = (*tokens + at.elapsed().as_secs_f64() * RATE_PER_SEC).min(BURST);
+        let burst = self.rate * BURST_SECONDS;
+        let (tokens, at) = buckets.entry(caller.to_string()).or_insert((burst, now));
+        *tokens = (*tokens + at.elapsed().as_secs_f64() * self.rate).min(burst);
         *at = now;
         if *tokens < 1.0 {
             return Err(Status::resource_exhausted(format!(
-                "{caller} is relaying pushes faster than {RATE_PER_SEC} per second"
+                "{caller} is relaying pushes faster than {} per second",
+                self.rate
             )));
         }
         *tokens -= 1.0;
