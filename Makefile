@@ -12,7 +12,7 @@ run:
 build:
 	$(CARGO) build --workspace --all-targets
 
-## Every test: unit tests and integration tests against the real PostgreSQL and NATS
+## Every test: unit tests and integration tests against the real PostgreSQL, NATS and S3 store
 ## (started by `make services-up` if they are down).
 test: services-up
 	CARGO=$(CARGO) deploy/dev/run-tests.sh

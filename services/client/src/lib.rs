@@ -5,6 +5,7 @@
 
 pub mod invites;
 pub mod keys;
+pub mod media;
 pub mod session;
 pub mod statements;
 pub mod transport;

@@ -73,6 +73,11 @@ impl Client {
         &self.transports
     }
 
+    /// Where this client keeps its keys and state.
+    pub fn store(&self) -> &KeyStore {
+        &self.store
+    }
+
     pub fn channel(&self, origin: &str) -> Result<Channel, ClientError> {
         self.transports.channel(origin)
     }

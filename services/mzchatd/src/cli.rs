@@ -54,6 +54,8 @@ pub struct RunArgs {
     pub identity_internal_url: Option<String>,
     #[command(flatten)]
     pub push: mzchat_push::PushArgs,
+    #[command(flatten)]
+    pub media: mzchat_media::MediaArgs,
     /// Calls to other servers in flight per federation-sync process.
     #[arg(long, env = "MZCHAT_FEDERATION_CONCURRENCY", default_value_t = 64)]
     pub federation_concurrency: usize,

@@ -3,7 +3,6 @@
 
 mod cli;
 mod process;
-mod unbuilt;
 
 use std::process::ExitCode;
 

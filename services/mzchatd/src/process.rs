@@ -20,7 +20,7 @@ use mzchat_push::PushConfig;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::{cli::RunArgs, unbuilt};
+use crate::cli::RunArgs;
 
 const READINESS_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -62,6 +62,7 @@ pub struct Config {
     federation_concurrency: usize,
     federation_call_timeout: Duration,
     push: mzchat_push::PushSettings,
+    media: mzchat_media::MediaSettings,
 }
 
 impl Config {
@@ -91,7 +92,9 @@ impl Config {
                     .into(),
             );
         }
-        if matches!(mode, Mode::Guild | Mode::PushRelay) && args.guild.identity_url.is_none() {
+        if matches!(mode, Mode::Guild | Mode::PushRelay | Mode::Media)
+            && args.guild.identity_url.is_none()
+        {
             return Err(format!(
                 "--identity-url is required for `mzchatd {}`",
                 mode.name()
@@ -113,6 +116,7 @@ impl Config {
         let identity = args
             .identity
             .validate(server.clone(), args.limits.clone())?;
+        let media = args.media.validate(&server, &args.limits)?;
         Ok(Self {
             mode,
             server,
@@ -126,6 +130,7 @@ impl Config {
             federation_concurrency: args.federation_concurrency,
             federation_call_timeout: Duration::from_secs(args.federation_call_timeout_secs),
             push: args.push.validate()?,
+            media,
         })
     }
 }
@@ -155,6 +160,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         mzchat_push::migrate(&config.server)
             .await
             .context("push-relay migrations")?;
+        mzchat_media::migrate(&config.server)
+            .await
+            .context("media migrations")?;
         tracing::info!("migrations applied");
         return Ok(());
     }
@@ -294,10 +302,25 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         tasks.extend(push.spawn(shutdown.clone()));
     }
     if runs(Mode::Media) {
-        if config.mode != Mode::All {
-            tracing::warn!("the media service is not built yet: its RPCs answer UNIMPLEMENTED");
-        }
-        unbuilt::mount_media(&mut grpc, &internal);
+        let assets = TcpListener::bind(config.server.assets_listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.server.assets_listen))?;
+        let media = mzchat_media::build(mzchat_media::MediaConfig {
+            server: config.server.clone(),
+            limits: config.limits.clone(),
+            identity_url: config
+                .guild
+                .identity_url
+                .clone()
+                .unwrap_or_else(|| this_process.clone()),
+            settings: config.media.clone(),
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!(e))
+        .context("media service")?;
+        media.mount(&mut grpc, &internal);
+        databases.push(media.database().clone());
+        tasks.extend(media.spawn(assets, shutdown.clone()));
     }
 
     metrics.set_ready(true);

@@ -27,6 +27,8 @@ pub struct Daemon {
     pub origin: String,
     pub port: u16,
     pub admin_port: u16,
+    /// The assets origin (media over HTTP).
+    pub assets_port: u16,
     pub log: PathBuf,
 }
 
@@ -43,12 +45,14 @@ impl Daemon {
     /// Starts `mzchatd <mode>`.
     pub fn start_mode(mode: &str, port: u16, data_dir: &Path, extra: &[&str]) -> Self {
         let admin_port = free_port();
+        let assets_port = free_port();
         std::fs::create_dir_all(data_dir).expect("data dir");
         let log = data_dir.join(format!("mzchatd-{}.log", unique("")));
         let child = Command::new(env!("CARGO_BIN_EXE_mzchatd"))
             .arg(mode)
             .args(["--insecure-dev", "--listen", &format!("127.0.0.1:{port}")])
             .args(["--admin-listen", &format!("127.0.0.1:{admin_port}")])
+            .args(["--assets-listen", &format!("127.0.0.1:{assets_port}")])
             .arg("--data-dir")
             .arg(data_dir)
             .args(extra)
@@ -63,6 +67,7 @@ impl Daemon {
             origin: format!("http://127.0.0.1:{port}"),
             port,
             admin_port,
+            assets_port,
             log,
         };
         daemon.wait_ready();
@@ -81,6 +86,16 @@ impl Daemon {
         }
         self.kill();
         panic!("mzchatd did not listen within 15 s: {}", self.log_text());
+    }
+
+    /// Peak resident memory so far, in KiB (Linux `VmHWM`).
+    pub fn peak_rss_kib(&self) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
     }
 
     pub fn log_text(&self) -> String {

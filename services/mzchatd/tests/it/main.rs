@@ -5,6 +5,7 @@ mod crash;
 mod daemon;
 mod fcm;
 mod federation;
+mod media;
 mod push;
 mod push_everyone;
 mod smoke;

@@ -31,7 +31,7 @@ async fn the_one_process_mode_serves_what_is_built_and_honestly_refuses_the_rest
     );
 
     let channel = client.channel(&daemon.origin).expect("channel");
-    // Guilds are served; media is not built yet and says so.
+    // Guilds and media are served.
     let request = client
         .authed(&daemon.origin, ListGuildsRequest::default())
         .await
@@ -41,11 +41,20 @@ async fn the_one_process_mode_serves_what_is_built_and_honestly_refuses_the_rest
         .await
         .expect("list guilds");
     assert!(guilds.into_inner().guilds.is_empty());
-    let status = MediaServiceClient::new(channel)
-        .get_file(GetFileRequest::default())
+    let request = client
+        .authed(
+            &daemon.origin,
+            GetFileRequest {
+                file_id: "0190a3e4-0000-7000-8000-000000000000.png".into(),
+            },
+        )
         .await
-        .expect_err("media not built");
-    assert_eq!(status.code(), Code::Unimplemented);
+        .expect("token");
+    let status = MediaServiceClient::new(channel)
+        .get_file(request)
+        .await
+        .expect_err("no such file");
+    assert_eq!(status.code(), Code::NotFound, "{status:?}");
 
     // Browsers reach the same services over gRPC-Web (HTTP/1.1).
     let web = grpc_web_call(
