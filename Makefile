@@ -33,6 +33,7 @@ bench:
 	$(CARGO) build --release -p mzchatd -p mzchat-loadtest
 	loadtest/run.sh
 	loadtest/federation.sh
+	loadtest/media.sh
 
 ## Regenerate proto/src/gen from the .proto files (no protoc needed).
 proto:

@@ -6,7 +6,9 @@
 //! send's acknowledgement to each stream receiving it.
 //! `verify`: VerifyUser jobs through federation-sync against a peer with fixed latency.
 //! `push`: mention pushes to distributors served by the load generator.
+//! `media`: uploads and downloads of files, several clients at once.
 
+mod media;
 mod push;
 mod verify;
 
@@ -69,6 +71,13 @@ enum Scenario {
         /// Home server of the members (default: the server itself); pushes are then relayed.
         #[arg(long)]
         home: Option<String>,
+    },
+    /// Uploads and downloads: each client sends a file of `mib` MiB, then fetches it.
+    Media {
+        #[arg(long, default_value_t = 1)]
+        clients: usize,
+        #[arg(long, default_value_t = 50)]
+        mib: usize,
     },
     /// Removes the JetStream streams a benchmark's homeserver created under `bus_prefix`.
     DropStreams {
@@ -322,6 +331,9 @@ async fn main() -> anyhow::Result<()> {
             messages,
             home,
         } => push::push_scenario(&cli.server, home.as_deref(), &dir, members, messages).await,
+        Scenario::Media { clients, mib } => {
+            media::media_scenario(&cli.server, &dir, clients, mib).await
+        }
         Scenario::DropStreams {
             nats_url,
             bus_prefix,

@@ -67,9 +67,15 @@ enum Command {
         guild: String,
         channel: String,
         /// The text; words are joined with spaces.
-        #[arg(required = true)]
+        #[arg(required_unless_present = "attach")]
         text: Vec<String>,
+        /// Files to upload and attach (repeatable).
+        #[arg(long)]
+        attach: Vec<std::path::PathBuf>,
     },
+    /// Upload a file (parallel chunks; an interrupted upload of the same file resumes) and
+    /// print its file id, type and URL.
+    Upload { file: std::path::PathBuf },
     /// Show a channel's latest messages.
     History {
         guild: String,
@@ -130,7 +136,9 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             guild,
             channel,
             text,
-        } => cli::chat::send(store, &origin, &guild, &channel, &text.join(" ")).await,
+            attach,
+        } => cli::chat::send(store, &origin, &guild, &channel, &text.join(" "), &attach).await,
+        Command::Upload { file } => cli::media::upload(store, &origin, &file).await,
         Command::History {
             guild,
             channel,

@@ -15,6 +15,9 @@ pub struct GuildConfig {
     pub server: ServerConfig,
     pub limits: LimitsArgs,
     pub identity_url: String,
+    /// Where the media service's internal API answers (attachments are checked there); none:
+    /// messages cannot carry attachments.
+    pub media_internal_url: Option<String>,
     /// How long a user stays online after their last stream closed (15 s by the protocol).
     pub presence_grace: std::time::Duration,
 }

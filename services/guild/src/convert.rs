@@ -101,12 +101,14 @@ pub fn message(m: &Message, assets: &Origin) -> pb::Message {
         mention_user_ids: m.mention_user_ids.clone(),
         mention_everyone: m.mention_everyone,
         attachments: m
-            .attachment_file_ids
+            .attachments
             .iter()
-            .map(|file_id| pb::Attachment {
-                file_id: file_id.clone(),
-                url: file_url(assets, file_id),
-                ..Default::default()
+            .map(|a| pb::Attachment {
+                file_id: a.file_id.clone(),
+                url: file_url(assets, &a.file_id),
+                content_type: a.content_type.clone(),
+                size: a.size,
+                file_name: a.file_name.clone(),
             })
             .collect(),
         created_at: timestamp_ms(m.created_at),

@@ -59,6 +59,7 @@ pub struct Config {
     guild_internal_url: Option<String>,
     federation_internal_url: Option<String>,
     identity_internal_url: Option<String>,
+    media_internal_url: Option<String>,
     federation_concurrency: usize,
     federation_call_timeout: Duration,
     push: mzchat_push::PushSettings,
@@ -127,6 +128,7 @@ impl Config {
             guild_internal_url: args.guild_internal_url,
             federation_internal_url: args.federation_internal_url,
             identity_internal_url: args.identity_internal_url,
+            media_internal_url: args.media_internal_url,
             federation_concurrency: args.federation_concurrency,
             federation_call_timeout: Duration::from_secs(args.federation_call_timeout_secs),
             push: args.push.validate()?,
@@ -234,6 +236,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                     .identity_url
                     .clone()
                     .unwrap_or_else(|| format!("http://{listen_addr}")),
+                media_internal_url: config.media_internal_url.clone().or_else(|| {
+                    (config.mode == Mode::All).then(|| format!("http://{listen_addr}"))
+                }),
                 presence_grace: Duration::from_secs(15),
             },
             mzchat_guild::Deps {

@@ -15,12 +15,23 @@ pub async fn send(
     guild: &str,
     channel: &str,
     text: &str,
+    attach: &[std::path::PathBuf],
 ) -> CliResult {
     let client = open(store)?;
+    // Attachments are uploaded to the server that hosts the guild.
+    let mut attachment_file_ids = Vec::new();
+    for path in attach {
+        attachment_file_ids.push(
+            super::media::upload_file(&client, origin, path)
+                .await?
+                .file_id,
+        );
+    }
     let request = SendMessageRequest {
         guild_id: guild.into(),
         channel_id: channel.into(),
         content: text.into(),
+        attachment_file_ids,
         ..Default::default()
     };
     let message = call!(client, origin, MessageServiceClient, send_message, request)
@@ -57,6 +68,12 @@ pub async fn history(
             short(&message.author_id),
             message.content
         );
+        for a in &message.attachments {
+            println!(
+                "    attached: {} ({}, {} bytes) {}",
+                a.file_name, a.content_type, a.size, a.url
+            );
+        }
         if !reactions.is_empty() {
             println!("    {}", reactions.join("  "));
         }

@@ -3,6 +3,7 @@
 pub mod account;
 pub mod chat;
 pub mod guild;
+pub mod media;
 
 use mzchat_client::Client;
 use tonic_types::StatusExt;

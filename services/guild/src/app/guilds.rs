@@ -21,20 +21,7 @@ fn optional_icon(icon: &str) -> Result<String> {
     if icon.is_empty() {
         return Ok(String::new());
     }
-    let (id, ext) = icon
-        .split_once('.')
-        .ok_or_else(|| crate::domain::invalid("icon_file_id must be a file id (<uuid>.<ext>)"))?;
-    validate::id("icon_file_id", id)?;
-    if ext.is_empty()
-        || ext.len() > 8
-        || !ext
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-    {
-        return Err(crate::domain::invalid(
-            "icon_file_id must be a file id (<uuid>.<ext>)",
-        ));
-    }
+    validate::file_id("icon_file_id", icon)?;
     Ok(icon.to_owned())
 }
 

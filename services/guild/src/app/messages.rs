@@ -17,8 +17,8 @@ use crate::{
         model::{Channel, Message},
         not_found,
         permissions::{
-            ADD_REACTIONS, MANAGE_MESSAGES, MENTION_EVERYONE, READ_HISTORY, SEND_MESSAGES,
-            VIEW_CHANNELS,
+            ADD_REACTIONS, ATTACH_FILES, MANAGE_MESSAGES, MENTION_EVERYONE, READ_HISTORY,
+            SEND_MESSAGES, VIEW_CHANNELS,
         },
         validate,
     },
@@ -96,14 +96,17 @@ impl GuildApp {
     ) -> Result<Message> {
         let draft = draft.validated(&self.config.limits)?;
         let nonce = message::nonce(nonce)?;
+        let needed: &[u64] = if draft.attachment_file_ids.is_empty() {
+            &[VIEW_CHANNELS, SEND_MESSAGES]
+        } else {
+            &[VIEW_CHANNELS, SEND_MESSAGES, ATTACH_FILES]
+        };
         let (access, channel) = self
-            .channel_access(
-                &self.db,
-                caller,
-                guild_id,
-                channel_id,
-                &[VIEW_CHANNELS, SEND_MESSAGES],
-            )
+            .channel_access(&self.db, caller, guild_id, channel_id, needed)
+            .await?;
+        // Checked with the media service before the transaction (no network call inside it).
+        let attachments = self
+            .resolve_attachments(caller.user_id(), &draft.attachment_file_ids)
             .await?;
         let txn = self.db.begin().await?;
         self.check_mentions(&txn, &access, &draft).await?;
@@ -115,7 +118,7 @@ impl GuildApp {
             content: draft.content,
             mention_user_ids: draft.mention_user_ids,
             mention_everyone: draft.mention_everyone,
-            attachment_file_ids: draft.attachment_file_ids,
+            attachments,
             nonce,
             created_at: now(),
             edited_at: None,

@@ -2,6 +2,7 @@
 //! version, check permissions, run the store in transactions and enqueue events.
 
 mod access;
+mod attachments;
 mod cache;
 mod channels;
 mod guilds;
@@ -25,6 +26,7 @@ use mzchat_proto::identity::{
     IssueSessionRequest, session_internal_service_client::SessionInternalServiceClient,
     session_service_client::SessionServiceClient,
 };
+use mzchat_proto::media::media_internal_service_client::MediaInternalServiceClient;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use tonic::transport::Channel;
 
@@ -69,6 +71,8 @@ pub struct GuildApp {
     /// Identity's public session API, for JoinInvite with login.
     pub(crate) sessions: SessionServiceClient<Channel>,
     internal: InternalAuth,
+    /// The media service's internal API, when this server has one.
+    media: Option<MediaInternalServiceClient<Channel>>,
 }
 
 const MAX_PAGE: u64 = 200;
@@ -95,7 +99,16 @@ impl GuildApp {
         identity: Channel,
         internal: InternalAuth,
     ) -> Self {
+        let media = config.media_internal_url.as_deref().and_then(|url| {
+            let endpoint = tonic::transport::Endpoint::from_shared(url.to_owned()).ok()?;
+            let channel = endpoint
+                .connect_timeout(std::time::Duration::from_secs(5))
+                .timeout(std::time::Duration::from_secs(10))
+                .connect_lazy();
+            Some(MediaInternalServiceClient::new(channel))
+        });
         Self {
+            media,
             db,
             config,
             outbox,

@@ -3,7 +3,7 @@
 
 use mzchat_platform::LimitsArgs;
 
-use super::{GuildError, Result, invalid, validate};
+use super::{Result, invalid, validate};
 
 pub const MAX_EMOJI_BYTES: usize = 32;
 pub const MAX_NONCE_CHARS: usize = 64;
@@ -49,12 +49,10 @@ impl Draft {
                 limits.max_message_attachments
             )));
         }
-        if !self.attachment_file_ids.is_empty() {
-            // Attachments are checked against the media service, which this server lacks.
-            return Err(GuildError::FailedPrecondition(
-                "attachments need the media service, which this server does not run yet".into(),
-            ));
+        for file_id in &self.attachment_file_ids {
+            validate::file_id("attachment_file_ids", file_id)?;
         }
+        self.attachment_file_ids.dedup();
         Ok(self)
     }
 }
@@ -163,16 +161,24 @@ mod tests {
     }
 
     #[test]
-    fn attachments_wait_for_the_media_service() {
-        let draft = Draft {
+    fn attachments_are_file_ids() {
+        let draft = |id: &str| Draft {
             content: "look".into(),
-            attachment_file_ids: vec!["0192f5e4-8a3b-7c2d-9e1f-123456789abc.png".into()],
+            attachment_file_ids: vec![id.into()],
             ..Default::default()
         };
-        assert!(matches!(
-            draft.validated(&limits()),
-            Err(GuildError::FailedPrecondition(_))
-        ));
+        assert!(
+            draft("0192f5e4-8a3b-7c2d-9e1f-123456789abc.png")
+                .validated(&limits())
+                .is_ok()
+        );
+        for bad in [
+            "../etc/passwd",
+            "0192f5e4.png",
+            "0192f5e4-8a3b-7c2d-9e1f-123456789abc",
+        ] {
+            assert!(draft(bad).validated(&limits()).is_err(), "{bad}");
+        }
     }
 
     #[test]

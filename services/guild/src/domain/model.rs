@@ -65,6 +65,15 @@ pub struct Invite {
     pub revoked: bool,
 }
 
+/// A file of this server's media service attached to a message, as it was when sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    pub file_id: String,
+    pub content_type: String,
+    pub size: u64,
+    pub file_name: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
     pub id: String,
@@ -74,7 +83,7 @@ pub struct Message {
     pub content: String,
     pub mention_user_ids: Vec<String>,
     pub mention_everyone: bool,
-    pub attachment_file_ids: Vec<String>,
+    pub attachments: Vec<Attachment>,
     pub nonce: Option<String>,
     pub created_at: i64,
     pub edited_at: Option<i64>,

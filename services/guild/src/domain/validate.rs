@@ -45,6 +45,24 @@ pub fn id(field: &str, value: &str) -> Result<String> {
         })
 }
 
+/// A media file id: `<uuid>.<ext>`, the extension short, lower-case letters and digits.
+pub fn file_id(field: &str, value: &str) -> Result<()> {
+    let well_formed = value.split_once('.').is_some_and(|(id, ext)| {
+        self::id(field, id).is_ok()
+            && (1..=8).contains(&ext.len())
+            && ext
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+    });
+    if well_formed {
+        Ok(())
+    } else {
+        Err(invalid(format!(
+            "{field} must hold file ids (<uuid>.<ext>)"
+        )))
+    }
+}
+
 /// A user id: 43 characters of base64url (the root key).
 pub fn user_id(value: &str) -> Result<String> {
     let ok = value.len() == 43

@@ -10,13 +10,13 @@ use sea_orm::{
 use super::entity::{message, reaction};
 use crate::domain::{
     message::Anchor,
-    model::{Message, ReactionSummary},
+    model::{Attachment, Message, ReactionSummary},
 };
 
 fn to_message(m: message::Model) -> Message {
     Message {
         mention_user_ids: serde_json_list(&m.mention_user_ids),
-        attachment_file_ids: serde_json_list(&m.attachment_file_ids),
+        attachments: attachments_from_json(&m.attachment_file_ids),
         id: m.id,
         guild_id: m.guild_id,
         channel_id: m.channel_id,
@@ -35,6 +35,38 @@ fn serde_json_list(text: &str) -> Vec<String> {
     serde_json::from_str(text).unwrap_or_default()
 }
 
+/// Attachments are kept with what was known of them when sent (the column's name predates
+/// that: it held file ids only, and no message had any).
+fn attachments_json(attachments: &[Attachment]) -> String {
+    let list: Vec<serde_json::Value> = attachments
+        .iter()
+        .map(|a| {
+            serde_json::json!({
+                "file_id": a.file_id,
+                "content_type": a.content_type,
+                "size": a.size,
+                "file_name": a.file_name,
+            })
+        })
+        .collect();
+    serde_json::Value::Array(list).to_string()
+}
+
+fn attachments_from_json(text: &str) -> Vec<Attachment> {
+    let list: Vec<serde_json::Value> = serde_json::from_str(text).unwrap_or_default();
+    list.iter()
+        .filter_map(|a| {
+            let text = |key: &str| a[key].as_str().map(str::to_owned);
+            Some(Attachment {
+                file_id: text("file_id")?,
+                content_type: text("content_type").unwrap_or_default(),
+                size: a["size"].as_u64().unwrap_or(0),
+                file_name: text("file_name").unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
 fn json(list: &[String]) -> String {
     serde_json::to_string(list).unwrap_or_else(|_| "[]".into())
 }
@@ -50,7 +82,7 @@ pub async fn insert(conn: &impl ConnectionTrait, m: &Message) -> Result<(Message
         content: Set(m.content.clone()),
         mention_user_ids: Set(json(&m.mention_user_ids)),
         mention_everyone: Set(m.mention_everyone),
-        attachment_file_ids: Set(json(&m.attachment_file_ids)),
+        attachment_file_ids: Set(attachments_json(&m.attachments)),
         nonce: Set(m.nonce.clone()),
         created_at: Set(m.created_at),
         edited_at: Set(None),

@@ -106,6 +106,7 @@ async fn start_node(
             server: server.clone(),
             limits: limits(),
             identity_url: own,
+            media_internal_url: None,
             presence_grace: Duration::from_millis(500),
         },
         mzchat_guild::Deps { bus, internal },

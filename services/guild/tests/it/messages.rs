@@ -266,7 +266,7 @@ async fn mentions_are_checked(backend: Backend) {
     assert_eq!(
         send(&ada, attachment)
             .await
-            .expect_err("no media yet")
+            .expect_err("this test server runs no media service")
             .code(),
         Code::FailedPrecondition
     );

@@ -160,6 +160,27 @@ async fn two_users_chat_with_the_cli_alone() {
         ok && history.contains("hello Grace [pinned]") && history.contains("🎉 1"),
         "{history}"
     );
+    // Files: uploaded on their own, or attached as a message is sent.
+    let notes = data.join("notes.txt");
+    std::fs::write(&notes, "minutes of the meeting\n").expect("write notes");
+    let notes = notes.to_str().expect("utf-8 path");
+    let (ok, out) = mzchat(&ada, &origin, &["upload", notes]);
+    assert!(ok, "{out}");
+    assert!(
+        out.lines().any(|l| l.contains(".txt\ttext/plain\thttp://")),
+        "prints file id, type and URL: {out}"
+    );
+    let (ok, out) = mzchat(
+        &ada,
+        &origin,
+        &["send", &guild, &channel, "--attach", notes, "minutes"],
+    );
+    assert!(ok, "{out}");
+    let (ok, history) = mzchat(&grace, &origin, &["history", &guild, &channel]);
+    assert!(
+        ok && history.contains("attached: notes.txt (text/plain, 23 bytes)"),
+        "{history}"
+    );
     for tail in &mut tails {
         tail.kill().ok();
         tail.wait().ok();

@@ -2,6 +2,7 @@
 //! pairings: SQLite with the disk store, and PostgreSQL + NATS with the S3-compatible store
 //! (SeaweedFS on 127.0.0.1:8333, a bucket per test).
 
+mod attachments;
 mod checks;
 mod outage;
 mod round_trip;
