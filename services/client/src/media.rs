@@ -108,22 +108,11 @@ impl Client {
             .max_decoding_message_size(16 * 1024 * 1024);
         let mut have = HashSet::new();
         let mut upload_id = None;
-        if let Some(id) = resume {
-            let request = self
-                .authed(
-                    job.origin,
-                    GetUploadRequest {
-                        upload_id: id.into(),
-                    },
-                )
-                .await?;
-            if let Ok(answer) = api.get_upload(request).await
-                && let Some(upload) = answer.into_inner().upload
-                && upload.size == size
-            {
-                have.extend(upload.received_chunks);
-                upload_id = Some(upload.upload_id);
-            }
+        if let Some(id) = resume
+            && let Some(received) = self.resumable(job.origin, id, size).await?
+        {
+            have.extend(received);
+            upload_id = Some(id.to_owned());
         }
         let upload_id = match upload_id {
             Some(id) => id,
@@ -183,6 +172,35 @@ impl Client {
             .file
             .ok_or_else(|| local("the server returned no file"))?;
         Ok((file, upload_id))
+    }
+
+    /// The chunks the server has of upload `id`, if it can be continued with these bytes (same
+    /// size and chunking); None when it has expired or differs.
+    async fn resumable(
+        &self,
+        origin: &str,
+        id: &str,
+        size: u64,
+    ) -> Result<Option<Vec<u32>>, ClientError> {
+        let request = self
+            .authed(
+                origin,
+                GetUploadRequest {
+                    upload_id: id.into(),
+                },
+            )
+            .await?;
+        let upload = match MediaServiceClient::new(self.channel(origin)?)
+            .get_upload(request)
+            .await
+        {
+            Ok(answer) => answer.into_inner().upload,
+            Err(status) if status.code() == tonic::Code::NotFound => None,
+            Err(status) => return Err(status.into()),
+        };
+        Ok(upload
+            .filter(|u| u.size == size && u64::from(u.chunk_size) == CHUNK_BYTES)
+            .map(|u| u.received_chunks))
     }
 
     /// Declares the job's upload; returns its id (to resume with, should sending fail).
@@ -270,7 +288,6 @@ impl Client {
             parallel,
             progress,
         };
-        // The marker is written as soon as the upload id is known: by `upload` itself.
         let result = self
             .upload_marked(job, resume.as_deref().map(str::trim), &marker)
             .await;
@@ -287,9 +304,10 @@ impl Client {
         marker: &Path,
     ) -> Result<File, ClientError> {
         // Declared first, and remembered, so an interruption can be resumed.
+        let size = job.source.len().await?;
         let started = match resume {
-            Some(id) => id.to_owned(),
-            None => self.start_upload(&job).await?,
+            Some(id) if self.resumable(job.origin, id, size).await?.is_some() => id.to_owned(),
+            _ => self.start_upload(&job).await?,
         };
         if let Some(dir) = marker.parent() {
             std::fs::create_dir_all(dir).map_err(local)?;

@@ -10,7 +10,7 @@ use axum::{
     Router,
     body::Body,
     extract::{Path, State},
-    http::{HeaderMap, HeaderValue, StatusCode, header},
+    http::{HeaderMap, HeaderValue, Method, StatusCode, header},
     response::{IntoResponse, Response},
     routing::get,
 };
@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     app::MediaApp,
-    blob::{BlobError, Range},
+    blob::{BlobError, Range, Served},
     sniff,
 };
 
@@ -142,6 +142,7 @@ fn plain(status: StatusCode, text: &'static str) -> Response {
 async fn serve(
     State(app): State<Arc<MediaApp>>,
     Path(file_id): Path<String>,
+    method: Method,
     headers: HeaderMap,
 ) -> Response {
     let file = match app.served_file(&file_id).await {
@@ -167,16 +168,6 @@ async fn serve(
             .body(Body::empty())
             .unwrap_or_else(|_| plain(StatusCode::INTERNAL_SERVER_ERROR, "error\n"));
     }
-    if app.settings().redirect
-        && let Some(url) = app.blobs().presign(&file.object_key, PRESIGNED_FOR).await
-    {
-        return Response::builder()
-            .status(StatusCode::FOUND)
-            .header(header::LOCATION, url)
-            .header(header::CACHE_CONTROL, "private, max-age=300")
-            .body(Body::empty())
-            .unwrap_or_else(|_| plain(StatusCode::INTERNAL_SERVER_ERROR, "error\n"));
-    }
     let content_type = match file.content_type.as_str() {
         "text/plain" => "text/plain; charset=utf-8".to_owned(),
         other => other.to_owned(),
@@ -186,10 +177,29 @@ async fn serve(
     } else {
         "attachment"
     };
-    response = response.header(header::CONTENT_TYPE, content_type).header(
-        header::CONTENT_DISPOSITION,
-        disposition(kind, &file.file_name),
-    );
+    let served = Served {
+        content_type,
+        content_disposition: disposition(kind, &file.file_name),
+        cache_control: CACHE_FOREVER.to_owned(),
+    };
+    // The store serves the bytes with the same type, disposition and caching; it cannot send
+    // the CSP, so its bucket belongs on an origin of its own (docs/decisions/0006-media.md).
+    if app.settings().redirect
+        && let Some(url) = app
+            .blobs()
+            .presign(&file.object_key, PRESIGNED_FOR, &served)
+            .await
+    {
+        return Response::builder()
+            .status(StatusCode::FOUND)
+            .header(header::LOCATION, url)
+            .header(header::CACHE_CONTROL, "private, max-age=300")
+            .body(Body::empty())
+            .unwrap_or_else(|_| plain(StatusCode::INTERNAL_SERVER_ERROR, "error\n"));
+    }
+    response = response
+        .header(header::CONTENT_TYPE, served.content_type)
+        .header(header::CONTENT_DISPOSITION, served.content_disposition);
     let if_range_ok = headers
         .get(header::IF_RANGE)
         .is_none_or(|v| v.to_str().is_ok_and(|v| v == etag));
@@ -215,6 +225,15 @@ async fn serve(
         }
     };
     let length = part.map_or(size, |p| p.end - p.start);
+    response = response
+        .status(status)
+        .header(header::CONTENT_LENGTH, length);
+    // HEAD: the headers only; nothing is read from the store.
+    if method == Method::HEAD {
+        return response
+            .body(Body::empty())
+            .unwrap_or_else(|_| plain(StatusCode::INTERNAL_SERVER_ERROR, "error\n"));
+    }
     let stream = match app.blobs().read(&file.object_key, part).await {
         Ok(stream) => stream,
         Err(BlobError::NotFound) => {
@@ -227,8 +246,6 @@ async fn serve(
         }
     };
     response
-        .status(status)
-        .header(header::CONTENT_LENGTH, length)
         .body(Body::from_stream(stream))
         .unwrap_or_else(|_| plain(StatusCode::INTERNAL_SERVER_ERROR, "error\n"))
 }

@@ -2,7 +2,7 @@
 
 use std::{path::PathBuf, time::Duration};
 
-use mzchat_platform::{LimitsArgs, ServerConfig};
+use mzchat_platform::{LimitsArgs, Secret, ServerConfig};
 
 use crate::blob::S3Settings;
 
@@ -30,7 +30,7 @@ pub struct MediaArgs {
     #[arg(long, env = "MZCHAT_S3_ACCESS_KEY_ID")]
     pub s3_access_key_id: Option<String>,
     #[arg(long, env = "MZCHAT_S3_SECRET_ACCESS_KEY", hide_env_values = true)]
-    pub s3_secret_access_key: Option<String>,
+    pub s3_secret_access_key: Option<Secret>,
     /// Path-style addressing (`endpoint/bucket/key`) instead of virtual-hosted buckets.
     #[arg(long, env = "MZCHAT_S3_PATH_STYLE")]
     pub s3_path_style: bool,
@@ -107,7 +107,7 @@ impl MediaArgs {
                     region: self.s3_region,
                     bucket,
                     access_key_id,
-                    secret_access_key,
+                    secret_access_key: secret_access_key.expose().to_owned(),
                     path_style: self.s3_path_style,
                 })
             }

@@ -28,6 +28,17 @@ fn timestamp(ms: i64) -> Option<prost_types::Timestamp> {
     })
 }
 
+/// Runs a call that changes the store and the database together on its own task, so a client
+/// that goes away mid-call cannot leave one done and the other not.
+async fn to_end<T: Send + 'static>(
+    call: impl std::future::Future<Output = Result<T, crate::MediaError>> + Send + 'static,
+) -> Result<T, Status> {
+    tokio::spawn(call)
+        .await
+        .map_err(|_| Status::internal("the call failed; try again"))?
+        .map_err(|e| to_status(&e))
+}
+
 pub struct MediaGrpc {
     app: Arc<MediaApp>,
     keys: Arc<SessionKeys>,
@@ -71,21 +82,16 @@ impl MediaService for MediaGrpc {
     ) -> Result<Response<StartUploadResponse>, Status> {
         let caller = self.caller(&request).await?;
         let r = request.into_inner();
-        let upload = self
-            .app
-            .start_upload(
-                &caller.sub,
-                NewUpload {
-                    file_name: r.file_name,
-                    content_type: r.content_type,
-                    size: r.size,
-                    chunk_size: r.chunk_size,
-                    chunk_count: r.chunk_count,
-                    purpose: r.purpose,
-                },
-            )
-            .await
-            .map_err(|e| to_status(&e))?;
+        let new = NewUpload {
+            file_name: r.file_name,
+            content_type: r.content_type,
+            size: r.size,
+            chunk_size: r.chunk_size,
+            chunk_count: r.chunk_count,
+            purpose: r.purpose,
+        };
+        let app = self.app.clone();
+        let upload = to_end(async move { app.start_upload(&caller.sub, new).await }).await?;
         Ok(Response::new(StartUploadResponse {
             upload_id: upload.id,
             chunk_size: upload.chunk_size as u32,
@@ -120,11 +126,12 @@ impl MediaService for MediaGrpc {
     ) -> Result<Response<CompleteUploadResponse>, Status> {
         let caller = self.caller(&request).await?;
         let r = request.into_inner();
-        let file = self
-            .app
-            .complete_upload(&caller.sub, &r.upload_id, &r.sha256)
-            .await
-            .map_err(|e| to_status(&e))?;
+        let app = self.app.clone();
+        let file = to_end(async move {
+            app.complete_upload(&caller.sub, &r.upload_id, &r.sha256)
+                .await
+        })
+        .await?;
         Ok(Response::new(CompleteUploadResponse {
             file: Some(self.file(&file)),
         }))

@@ -8,8 +8,11 @@ use tokio_util::sync::CancellationToken;
 use super::{MediaApp, Result, object_key};
 use crate::store::{
     files,
-    uploads::{self, COMPLETE},
+    uploads::{self, ABORTED, COMPLETE, COMPLETING, OPEN},
 };
+
+/// A completion running longer than this is taken to have died.
+pub(super) const COMPLETING_STALE_MS: i64 = 5 * 60_000;
 
 const BATCH: u64 = 100;
 
@@ -19,15 +22,31 @@ impl MediaApp {
         let now = mzchat_platform::db::now_millis();
         let mut cleared = 0;
         for upload in uploads::expired(&self.db, now, BATCH).await? {
-            if upload.state != COMPLETE
-                && !upload.backend_id.is_empty()
-                && let Err(err) = self
-                    .blobs
-                    .abort(&object_key(&upload.id), &upload.backend_id)
-                    .await
-            {
-                tracing::warn!(error = %err, upload_id = %upload.id, "cannot drop an expired upload's parts yet");
-                continue;
+            if upload.state != COMPLETE {
+                // Taken from a completion still running only once it is stale; it then finds
+                // the upload aborted and writes no file.
+                let stale = Some(now - COMPLETING_STALE_MS);
+                if upload.state == OPEN
+                    && !uploads::transition(&self.db, &upload.id, OPEN, ABORTED, now, stale).await?
+                {
+                    continue;
+                }
+                if upload.state == COMPLETING
+                    && !uploads::transition(&self.db, &upload.id, COMPLETING, ABORTED, now, stale)
+                        .await?
+                {
+                    continue;
+                }
+                let key = object_key(&upload.id);
+                // The parts, and the object a completion may have made before it died.
+                let dropped = match self.blobs.abort(&key, &upload.backend_id).await {
+                    Ok(()) => self.blobs.delete(&key).await,
+                    Err(err) => Err(err),
+                };
+                if let Err(err) = dropped {
+                    tracing::warn!(error = %err, upload_id = %upload.id, "cannot drop an expired upload's bytes yet");
+                    continue;
+                }
             }
             uploads::remove(&self.db, &upload.id).await?;
             cleared += 1;

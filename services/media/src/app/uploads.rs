@@ -6,8 +6,9 @@ use mzchat_proto::media::UploadPurpose;
 use sea_orm::{ConnectionTrait, DbBackend, TransactionTrait};
 use sha2::{Digest, Sha256};
 
-use super::{MediaApp, MediaError, Result, object_key};
+use super::{MediaApp, MediaError, Result, object_key, sweep::COMPLETING_STALE_MS};
 use crate::{
+    blob::BlobError,
     config::MIN_CHUNK_BYTES,
     sniff::{self, HEAD_BYTES},
     store::{
@@ -16,9 +17,9 @@ use crate::{
     },
 };
 
-/// A completion that crashed may be retried after this long.
-const COMPLETING_STALE_MS: i64 = 5 * 60_000;
 const MAX_NAME_BYTES: usize = 255;
+/// S3 numbers parts 1 to 10,000.
+const MAX_CHUNKS: u64 = 10_000;
 
 /// What StartUpload asks for.
 pub struct NewUpload {
@@ -95,6 +96,11 @@ impl MediaApp {
                 "chunk_count must be ceil(size / chunk_size) = {count}"
             )));
         }
+        if count > MAX_CHUNKS {
+            return Err(invalid(format!(
+                "at most {MAX_CHUNKS} chunks (S3's limit on parts); use larger chunks"
+            )));
+        }
         if count > 1 && chunk_size < MIN_CHUNK_BYTES {
             return Err(invalid(format!(
                 "a file of several chunks needs chunks of at least {MIN_CHUNK_BYTES} bytes"
@@ -102,7 +108,7 @@ impl MediaApp {
         }
         let now = mzchat_platform::db::now_millis();
         let id = uuid::Uuid::now_v7().to_string();
-        let upload = Upload {
+        let mut upload = Upload {
             id: id.clone(),
             owner_id: owner_id.to_owned(),
             file_name: new.file_name,
@@ -119,6 +125,23 @@ impl MediaApp {
             created_at: now,
             expires_at: now + crate::config::millis(self.settings.upload_expiry),
         };
+        // The store's upload first, so no row ever lacks it; dropped again if the row is not
+        // written (over quota, or a database error).
+        upload.backend_id = self.blobs.begin(&object_key(&id)).await?;
+        match self.admit(&upload).await {
+            Ok(()) => Ok(upload),
+            Err(err) => {
+                if let Err(abort) = self.blobs.abort(&object_key(&id), &upload.backend_id).await {
+                    tracing::warn!(error = %abort, "cannot drop a refused upload in the store");
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// Writes the upload's row if the owner's quota and open uploads allow it.
+    async fn admit(&self, upload: &Upload) -> Result<()> {
+        let owner_id = upload.owner_id.as_str();
         let txn = self.db.begin().await?;
         if txn.get_database_backend() == DbBackend::Postgres {
             // One user's quota checks happen one at a time.
@@ -136,27 +159,17 @@ impl MediaApp {
                 self.settings.max_open_uploads
             )));
         }
+        let size = upload.size as u64;
         let used = files::used_bytes(&txn, owner_id).await? + pending;
-        if used.saturating_add(new.size) > self.limits.user_quota_bytes {
+        if used.saturating_add(size) > self.limits.user_quota_bytes {
             return Err(MediaError::ResourceExhausted(format!(
                 "this upload would exceed your storage quota ({} of {} bytes used)",
                 used, self.limits.user_quota_bytes
             )));
         }
-        uploads::insert(&txn, &upload).await?;
+        uploads::insert(&txn, upload).await?;
         txn.commit().await?;
-        let backend_id = match self.blobs.begin(&object_key(&id)).await {
-            Ok(backend_id) => backend_id,
-            Err(err) => {
-                uploads::remove(&self.db, &id).await?;
-                return Err(err.into());
-            }
-        };
-        uploads::set_backend_id(&self.db, &id, &backend_id).await?;
-        Ok(Upload {
-            backend_id,
-            ..upload
-        })
+        Ok(())
     }
 
     /// The caller's upload (another user's is NOT_FOUND, like an unknown one).
@@ -224,14 +237,38 @@ impl MediaApp {
             Ok(tag) => tag,
             Err(err) => {
                 uploads::release_chunk(&self.db, &upload.id, index).await?;
-                return Err(err.into());
+                return Err(self.store_failed(&upload, err).await);
             }
         };
         if let Some(head) = head {
             uploads::set_head(&self.db, &upload.id, &head).await?;
         }
-        uploads::set_part_tag(&self.db, &upload.id, index, &tag).await?;
+        if !uploads::record_part(&self.db, &upload.id, index, &chunk.sha256, &tag).await? {
+            return Err(MediaError::AlreadyExists(format!(
+                "chunk {} is stored already with other bytes",
+                chunk.index
+            )));
+        }
         Ok(())
+    }
+
+    /// What a failed store call means for the upload: the store lost it (a lifecycle rule, or
+    /// the sweep), so it is over; or the store is down, so try again.
+    async fn store_failed(&self, upload: &Upload, err: BlobError) -> MediaError {
+        if !matches!(err, BlobError::NotFound) {
+            return err.into();
+        }
+        let now = mzchat_platform::db::now_millis();
+        for from in [OPEN, COMPLETING] {
+            if let Err(db) =
+                uploads::transition(&self.db, &upload.id, from, ABORTED, now, None).await
+            {
+                return db.into();
+            }
+        }
+        MediaError::FailedPrecondition(
+            "this upload is no longer in the file store; start it again".into(),
+        )
     }
 
     pub async fn upload_state(&self, owner_id: &str, upload_id: &str) -> Result<UploadState> {
@@ -292,7 +329,13 @@ impl MediaApp {
                 "sha256 is not the SHA-256 of the chunk digests in order; the chunks are kept",
             ));
         }
-        let sniffed = sniff::sniff(upload.head.as_deref().unwrap_or_default());
+        // Every chunk is stored, so chunk 0's head is in the row (read it again: it may have
+        // been written after the first read).
+        let head = uploads::find(&self.db, &upload.id)
+            .await?
+            .and_then(|u| u.head)
+            .unwrap_or_default();
+        let sniffed = sniff::sniff(&head);
         let purpose = UploadPurpose::try_from(upload.purpose).unwrap_or(UploadPurpose::Unspecified);
         let accepted = match purpose {
             UploadPurpose::Attachment => self.settings.attachment_allowed(&sniffed.content_type),
@@ -318,8 +361,10 @@ impl MediaApp {
             .collect();
         let key = object_key(&upload.id);
         if let Err(err) = self.blobs.complete(&key, &upload.backend_id, &parts).await {
-            uploads::transition(&self.db, &upload.id, COMPLETING, OPEN, now, None).await?;
-            return Err(err.into());
+            if !matches!(err, BlobError::NotFound) {
+                uploads::transition(&self.db, &upload.id, COMPLETING, OPEN, now, None).await?;
+            }
+            return Err(self.store_failed(&upload, err).await);
         }
         let file = File {
             file_id: format!("{}.{}", upload.id, sniffed.extension),
@@ -336,7 +381,12 @@ impl MediaApp {
         };
         let txn = self.db.begin().await?;
         files::insert(&txn, &file).await?;
-        uploads::finish(&txn, &upload.id, &file.file_id, now).await?;
+        if !uploads::finish(&txn, &upload.id, &file.file_id, now).await? {
+            // The sweep gave up on this upload meanwhile: its bytes go too.
+            txn.rollback().await?;
+            let _ = self.blobs.delete(&file.object_key).await;
+            return Err(MediaError::NotFound("this upload expired".into()));
+        }
         txn.commit().await?;
         Ok(file)
     }

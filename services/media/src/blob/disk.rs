@@ -75,12 +75,22 @@ impl BlobStore for DiskStore {
         index: u32,
         data: Bytes,
     ) -> Result<String, BlobError> {
-        let path = self.parts(key)?.join(index.to_string());
+        let dir = self.parts(key)?;
+        if !tokio::fs::try_exists(&dir).await.map_err(io)? {
+            return Err(BlobError::NotFound);
+        }
+        let path = dir.join(index.to_string());
         let tmp = temporary(&path);
-        let mut file = tokio::fs::File::create(&tmp).await.map_err(io)?;
-        file.write_all(&data).await.map_err(io)?;
-        file.sync_all().await.map_err(io)?;
-        tokio::fs::rename(&tmp, &path).await.map_err(io)?;
+        let written = async {
+            let mut file = tokio::fs::File::create(&tmp).await?;
+            file.write_all(&data).await?;
+            file.sync_all().await?;
+            tokio::fs::rename(&tmp, &path).await
+        };
+        if let Err(err) = written.await {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            return Err(io(err));
+        }
         Ok(format!("{index}:{}", data.len()))
     }
 
@@ -92,16 +102,27 @@ impl BlobStore for DiskStore {
     ) -> Result<(), BlobError> {
         let dir = self.parts(key)?;
         let object = self.object(key)?;
-        let tmp = temporary(&object);
-        let mut out = tokio::fs::File::create(&tmp).await.map_err(io)?;
-        for (index, _) in parts {
-            let mut part = tokio::fs::File::open(dir.join(index.to_string()))
-                .await
-                .map_err(io)?;
-            tokio::io::copy(&mut part, &mut out).await.map_err(io)?;
+        // Completed before (a retry after a crash): the parts are gone, the object is there.
+        if !tokio::fs::try_exists(&dir).await.map_err(io)? {
+            return match tokio::fs::try_exists(&object).await.map_err(io)? {
+                true => Ok(()),
+                false => Err(BlobError::NotFound),
+            };
         }
-        out.sync_all().await.map_err(io)?;
-        tokio::fs::rename(&tmp, &object).await.map_err(io)?;
+        let tmp = temporary(&object);
+        let joined = async {
+            let mut out = tokio::fs::File::create(&tmp).await?;
+            for (index, _) in parts {
+                let mut part = tokio::fs::File::open(dir.join(index.to_string())).await?;
+                tokio::io::copy(&mut part, &mut out).await?;
+            }
+            out.sync_all().await?;
+            tokio::fs::rename(&tmp, &object).await
+        };
+        if let Err(err) = joined.await {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            return Err(io(err));
+        }
         let _ = tokio::fs::remove_dir_all(&dir).await;
         Ok(())
     }
@@ -134,7 +155,12 @@ impl BlobStore for DiskStore {
         }
     }
 
-    async fn presign(&self, _key: &str, _ttl: std::time::Duration) -> Option<String> {
+    async fn presign(
+        &self,
+        _key: &str,
+        _ttl: std::time::Duration,
+        _headers: &super::Served,
+    ) -> Option<String> {
         None
     }
 

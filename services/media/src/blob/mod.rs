@@ -23,6 +23,14 @@ pub enum BlobError {
     Unavailable(String),
 }
 
+/// The response headers a file is served with (also asked of a presigned URL).
+#[derive(Debug, Clone)]
+pub struct Served {
+    pub content_type: String,
+    pub content_disposition: String,
+    pub cache_control: String,
+}
+
 /// A byte range, start inclusive, end exclusive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Range {
@@ -55,8 +63,9 @@ pub trait BlobStore: Send + Sync {
     async fn read(&self, key: &str, range: Option<Range>) -> Result<ByteStream, BlobError>;
     /// Removes the object (already gone is not an error).
     async fn delete(&self, key: &str) -> Result<(), BlobError>;
-    /// A URL that serves the object for `ttl` without credentials, where the store has them.
-    async fn presign(&self, key: &str, ttl: Duration) -> Option<String>;
+    /// A URL that serves the object for `ttl` without credentials, with these response
+    /// headers, where the store has such URLs.
+    async fn presign(&self, key: &str, ttl: Duration, headers: &Served) -> Option<String>;
     /// Whether the store answers (readiness).
     async fn check(&self) -> Result<(), BlobError>;
 }

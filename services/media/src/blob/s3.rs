@@ -21,7 +21,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use tokio_util::io::ReaderStream;
 
-use super::{BlobError, BlobStore, ByteStream, Range};
+use super::{BlobError, BlobStore, ByteStream, Range, Served};
 
 /// How to reach the bucket.
 #[derive(Clone)]
@@ -101,7 +101,10 @@ impl S3Store {
             client: Client::from_conf(config.build()),
             bucket: settings.bucket.clone(),
         };
-        store.ensure_bucket().await?;
+        // A store that is down at start is not fatal: calls fail with UNAVAILABLE until it is up.
+        if let Err(err) = store.ensure_bucket().await {
+            tracing::warn!(error = %err, bucket = %store.bucket, "the S3 bucket cannot be checked yet");
+        }
         Ok(store)
     }
 
@@ -273,13 +276,16 @@ impl BlobStore for S3Store {
             .map_err(unavailable)
     }
 
-    async fn presign(&self, key: &str, ttl: Duration) -> Option<String> {
+    async fn presign(&self, key: &str, ttl: Duration, headers: &Served) -> Option<String> {
         let config = PresigningConfig::expires_in(ttl).ok()?;
         let request = self
             .client
             .get_object()
             .bucket(&self.bucket)
             .key(key)
+            .response_content_type(&headers.content_type)
+            .response_content_disposition(&headers.content_disposition)
+            .response_cache_control(&headers.cache_control)
             .presigned(config)
             .await
             .ok()?;

@@ -43,19 +43,6 @@ pub async fn find(conn: &impl ConnectionTrait, id: &str) -> Result<Option<Upload
     upload::Entity::find_by_id(id).one(conn).await
 }
 
-pub async fn set_backend_id(
-    conn: &impl ConnectionTrait,
-    id: &str,
-    backend_id: &str,
-) -> Result<(), DbErr> {
-    upload::Entity::update_many()
-        .col_expr(upload::Column::BackendId, backend_id.into())
-        .filter(upload::Column::Id.eq(id))
-        .exec(conn)
-        .await?;
-    Ok(())
-}
-
 /// The owner's unfinished uploads: how many, and their declared bytes.
 pub async fn unfinished_of(
     conn: &impl ConnectionTrait,
@@ -119,19 +106,40 @@ pub async fn claim_chunk(
     })
 }
 
-pub async fn set_part_tag(
+/// Records that the bytes of chunk `index` with digest `sha256` are in the store under `tag`;
+/// false when the index holds other bytes. Works whether or not a claim row is still there (a
+/// concurrent writer of the same bytes may have released it after failing).
+pub async fn record_part(
     conn: &impl ConnectionTrait,
     upload_id: &str,
     index: i32,
+    sha256: &[u8],
     tag: &str,
-) -> Result<(), DbErr> {
-    chunk::Entity::update_many()
+) -> Result<bool, DbErr> {
+    let inserted = chunk::Entity::insert(chunk::ActiveModel {
+        upload_id: Set(upload_id.to_owned()),
+        chunk_index: Set(index),
+        sha256: Set(sha256.to_vec()),
+        part_tag: Set(Some(tag.to_owned())),
+    })
+    .on_conflict(
+        OnConflict::columns([chunk::Column::UploadId, chunk::Column::ChunkIndex])
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(conn)
+    .await?;
+    if inserted == 1 {
+        return Ok(true);
+    }
+    let updated = chunk::Entity::update_many()
         .col_expr(chunk::Column::PartTag, tag.into())
         .filter(chunk::Column::UploadId.eq(upload_id))
         .filter(chunk::Column::ChunkIndex.eq(index))
+        .filter(chunk::Column::Sha256.eq(sha256.to_vec()))
         .exec(conn)
         .await?;
-    Ok(())
+    Ok(updated.rows_affected == 1)
 }
 
 /// Gives an index back when its bytes could not be stored.
@@ -199,22 +207,28 @@ pub async fn transition(
     Ok(moved.rows_affected == 1)
 }
 
-/// Records the file a completion made; its chunk rows are no longer needed.
+/// Records the file a completion made, if the upload is still being completed (the sweep may
+/// have given up on it); its chunk rows are no longer needed.
 pub async fn finish(
     conn: &impl ConnectionTrait,
     id: &str,
     file_id: &str,
     now: i64,
-) -> Result<(), DbErr> {
-    upload::Entity::update_many()
+) -> Result<bool, DbErr> {
+    let finished = upload::Entity::update_many()
         .col_expr(upload::Column::State, COMPLETE.into())
         .col_expr(upload::Column::StateAt, now.into())
         .col_expr(upload::Column::FileId, file_id.into())
         .col_expr(upload::Column::Head, Option::<Vec<u8>>::None.into())
         .filter(upload::Column::Id.eq(id))
+        .filter(upload::Column::State.eq(COMPLETING))
         .exec(conn)
         .await?;
-    drop_chunks(conn, id).await
+    if finished.rows_affected != 1 {
+        return Ok(false);
+    }
+    drop_chunks(conn, id).await?;
+    Ok(true)
 }
 
 pub async fn drop_chunks(conn: &impl ConnectionTrait, id: &str) -> Result<(), DbErr> {

@@ -129,10 +129,15 @@ pub struct Reply {
 }
 
 pub async fn http_get(port: u16, path: &str, headers: &[(&str, &str)]) -> Reply {
+    http_request(port, "GET", path, headers).await
+}
+
+pub async fn http_request(port: u16, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
     let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .expect("connect");
-    let mut request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+    let mut request =
+        format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
     for (name, value) in headers {
         request.push_str(&format!("{name}: {value}\r\n"));
     }

@@ -4,7 +4,9 @@
 //! store that refuses and cuts connections.
 
 use mzchat_client::media::{Source, UploadJob};
-use mzchat_proto::media::UploadPurpose;
+use mzchat_proto::media::{
+    GetUploadRequest, UploadPurpose, media_service_client::MediaServiceClient,
+};
 use tokio::{net::TcpListener, sync::watch};
 
 use super::*;
@@ -82,6 +84,25 @@ async fn an_upload_survives_the_store_going_down_and_resumes() {
         failed.to_string().contains("Unavailable") || failed.to_string().contains("unavailable"),
         "{failed}"
     );
+    // What the server recorded is what the store holds: the first chunk only.
+    let request = alice
+        .authed(
+            &origin,
+            GetUploadRequest {
+                upload_id: upload_id.clone(),
+            },
+        )
+        .await
+        .expect("token");
+    let received = MediaServiceClient::new(alice.channel(&origin).expect("channel"))
+        .get_upload(request)
+        .await
+        .expect("the upload is kept")
+        .into_inner()
+        .upload
+        .expect("upload")
+        .received_chunks;
+    assert_eq!(received, [0]);
 
     outage.set(true);
     let (file, resumed_id) = alice

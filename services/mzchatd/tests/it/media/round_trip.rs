@@ -62,9 +62,28 @@ async fn a_large_upload_round_trips_with_ranges(store: Store) {
         rss_after / 1024
     );
 
+    // Neither the upload nor the download holds the file in memory: the server grows by less
+    // than the file's size (chunks in flight, not the whole).
+    let rss_after_download = server.home.daemon.as_ref().expect("running").peak_rss_kib();
+    assert!(
+        rss_after_download.saturating_sub(rss_before) < 50 * 1024,
+        "peak RSS grew from {rss_before} to {rss_after_download} KiB for a 50 MiB file"
+    );
+
     let cached = http_get(port, &path_of(&file), &[("If-None-Match", &etag)]).await;
     assert_eq!(cached.status, 304);
     assert!(cached.body.is_empty());
+    assert_eq!(cached.headers.get("etag"), Some(&etag));
+    let head = http_request(port, "HEAD", &path_of(&file), &[]).await;
+    assert_eq!(head.status, 200);
+    assert!(head.body.is_empty());
+    assert_eq!(
+        head.headers
+            .get("content-length")
+            .cloned()
+            .unwrap_or_default(),
+        data.len().to_string()
+    );
 
     for (range, expected) in [
         ("bytes=0-0", 0..1),
@@ -107,3 +126,54 @@ async fn a_large_upload_round_trips_with_ranges(store: Store) {
 }
 
 both_stores!(a_large_upload_round_trips_with_ranges);
+
+/// With --media-redirect, the assets origin answers with a presigned URL, and the store serves
+/// the bytes with the same type, disposition and caching.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn downloads_can_redirect_to_the_store() {
+    let server = MediaServer::start(Store::S3, &["--media-redirect"], None);
+    let origin = server.origin().to_owned();
+    let alice = server.user("laptop");
+    alice.login(&origin, None, "").await.expect("login");
+    let page = b"<html><script>alert(1)</script></html>".to_vec();
+    let file = upload(
+        &alice,
+        &origin,
+        "page.html",
+        UploadPurpose::Attachment,
+        page.clone(),
+    )
+    .await
+    .expect("upload");
+    let redirect = http_get(server.assets_port(), &path_of(&file), &[]).await;
+    assert_eq!(redirect.status, 302);
+    let location = redirect
+        .headers
+        .get("location")
+        .cloned()
+        .unwrap_or_default();
+    let path = location
+        .strip_prefix(&format!("http://127.0.0.1:{}", s3_port()))
+        .unwrap_or_else(|| panic!("a URL on the store: {location}"));
+    let served = http_get(s3_port(), path, &[]).await;
+    assert_eq!(
+        served.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&served.body)
+    );
+    assert_eq!(served.body, page);
+    assert_eq!(
+        served.headers.get("content-type").map(String::as_str),
+        Some("text/html")
+    );
+    assert!(
+        served
+            .headers
+            .get("content-disposition")
+            .is_some_and(|d| d.starts_with("attachment;")),
+        "{:?}",
+        served.headers
+    );
+    server.finish().await;
+}
