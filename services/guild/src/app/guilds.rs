@@ -36,6 +36,9 @@ impl GuildApp {
     ) -> Result<(Guild, FreshToken)> {
         let name = validate::name("name", name)?;
         let icon = optional_icon(icon)?;
+        if !icon.is_empty() {
+            self.check_icon(caller.user_id(), &icon).await?;
+        }
         let at = now();
         let guild = Guild {
             id: new_id(),
@@ -123,6 +126,10 @@ impl GuildApp {
     ) -> Result<Guild> {
         let name = name.map(|n| validate::name("name", n)).transpose()?;
         let icon = icon.map(optional_icon).transpose()?;
+        // Checked with media before the transaction (no network call inside it).
+        if let Some(icon) = icon.as_deref().filter(|i| !i.is_empty()) {
+            self.check_icon(caller.user_id(), icon).await?;
+        }
         let txn = self.db.begin().await?;
         let access = self.access(&txn, caller, guild_id).await?;
         access.require(permissions::MANAGE_GUILD)?;

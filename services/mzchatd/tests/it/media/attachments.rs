@@ -1,10 +1,11 @@
 //! Guild messages carry attachments by file id: the file must be the sender's own complete
 //! upload made as an attachment; the message keeps its type, size and name, and its URL is on
-//! the assets origin.
+//! the assets origin. Guild icons are checked the same way.
 
 use mzchat_proto::{
     guild::{
-        ListMessagesRequest, SendMessageRequest, message_service_client::MessageServiceClient,
+        ListMessagesRequest, SendMessageRequest, UpdateGuildRequest,
+        guild_service_client::GuildServiceClient, message_service_client::MessageServiceClient,
     },
     media::UploadPurpose,
 };
@@ -84,6 +85,41 @@ async fn messages_carry_their_senders_uploads(store: Store) {
         let status = send(ids.clone()).await.expect_err("refused");
         assert_eq!(status.code(), code, "{ids:?}: {status:?}");
     }
+
+    // A guild icon is the owner's own upload made as an icon.
+    let mut icon_png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+    icon_png.extend(bytes_of(64, 3));
+    let icon = upload(
+        &alice,
+        &origin,
+        "icon.png",
+        UploadPurpose::GuildIcon,
+        icon_png,
+    )
+    .await
+    .expect("icon");
+    let update = |icon_file_id: String| {
+        let request = UpdateGuildRequest {
+            guild_id: guild_id.clone(),
+            icon_file_id: Some(icon_file_id),
+            ..Default::default()
+        };
+        let (alice, origin) = (&alice, &origin);
+        async move {
+            let request = alice.authed(origin, request).await.expect("token");
+            GuildServiceClient::new(alice.channel(origin).expect("channel"))
+                .update_guild(request)
+                .await
+                .map(|r| r.into_inner())
+        }
+    };
+    update(icon.file_id.clone()).await.expect("an icon upload");
+    let status = update(avatar.file_id.clone())
+        .await
+        .expect_err("an avatar is no icon");
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    let status = update(bobs.file_id.clone()).await.expect_err("bob's file");
+    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
 
     // Members reading the channel see the attachment as sent.
     let request = bob
