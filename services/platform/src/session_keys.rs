@@ -50,6 +50,20 @@ impl SessionKeys {
     }
 
     /// Verifies an access token of this server.
+    /// The claims of the request's bearer token: a valid access token of this server, else
+    /// UNAUTHENTICATED saying what is wrong.
+    pub async fn caller<T>(&self, request: &tonic::Request<T>) -> Result<Claims, tonic::Status> {
+        let token = session_token::bearer(request.metadata()).ok_or_else(|| {
+            tonic::Status::unauthenticated(
+                "this call needs an access token (authorization: Bearer <jwt>)",
+            )
+        })?;
+        let now = crate::db::now_millis() / 1000;
+        self.verify(token, now)
+            .await
+            .map_err(|e| tonic::Status::unauthenticated(e.to_string()))
+    }
+
     pub async fn verify(&self, token: &str, now: i64) -> Result<Claims, TokenError> {
         let check = || session_token::verify(token, |kid| self.key(kid), &self.issuer, now);
         match check() {

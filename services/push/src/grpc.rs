@@ -2,11 +2,7 @@
 
 use std::sync::Arc;
 
-use mzchat_platform::{
-    error::to_status,
-    session_keys::SessionKeys,
-    session_token::{Claims, bearer},
-};
+use mzchat_platform::{error::to_status, session_keys::SessionKeys, session_token::Claims};
 use mzchat_proto::push::{
     Distributor as PbDistributor, ListDistributorsRequest, ListDistributorsResponse,
     RegisterDistributorRequest, RegisterDistributorResponse, RegisterFcmTokenRequest,
@@ -31,14 +27,7 @@ impl PushGrpc {
     }
 
     async fn caller<T>(&self, request: &Request<T>) -> Result<Claims, Status> {
-        let token = bearer(request.metadata()).ok_or_else(|| {
-            Status::unauthenticated("this call needs an access token (authorization: Bearer <jwt>)")
-        })?;
-        let now = mzchat_platform::db::now_millis() / 1000;
-        self.keys
-            .verify(token, now)
-            .await
-            .map_err(|e| Status::unauthenticated(e.to_string()))
+        self.keys.caller(request).await
     }
 }
 

@@ -9,7 +9,7 @@ use futures::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use tokio_util::io::ReaderStream;
 
-use super::{BlobError, BlobStore, ByteStream, Range};
+use super::{BlobError, BlobStore, ByteStream, READ_BUFFER, Range};
 
 pub struct DiskStore {
     root: PathBuf,
@@ -141,9 +141,13 @@ impl BlobStore for DiskStore {
                 file.seek(std::io::SeekFrom::Start(range.start))
                     .await
                     .map_err(io)?;
-                ReaderStream::new(file.take(range.end.saturating_sub(range.start))).boxed()
+                ReaderStream::with_capacity(
+                    file.take(range.end.saturating_sub(range.start)),
+                    READ_BUFFER,
+                )
+                .boxed()
             }
-            None => ReaderStream::new(file).boxed(),
+            None => ReaderStream::with_capacity(file, READ_BUFFER).boxed(),
         };
         Ok(stream)
     }

@@ -12,6 +12,10 @@ use futures::Stream;
 pub use disk::DiskStore;
 pub use s3::{S3Settings, S3Store};
 
+/// Reads from the store go out in pieces of this size (the default 4 KiB made downloads from
+/// disk three times slower than from S3).
+pub const READ_BUFFER: usize = 64 * 1024;
+
 /// Bytes read from the store, as they arrive.
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>;
 

@@ -262,7 +262,7 @@ impl BlobStore for S3Store {
                 unavailable(err)
             }
         })?;
-        Ok(ReaderStream::new(object.body.into_async_read()).boxed())
+        Ok(ReaderStream::with_capacity(object.body.into_async_read(), super::READ_BUFFER).boxed())
     }
 
     async fn delete(&self, key: &str) -> Result<(), BlobError> {

@@ -10,10 +10,7 @@ use std::{
 };
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use mzchat_proto::{
-    guild::{SendMessageRequest, message_service_client::MessageServiceClient},
-    push::{RegisterFcmTokenRequest, push_service_client::PushServiceClient},
-};
+use mzchat_proto::push::{RegisterFcmTokenRequest, push_service_client::PushServiceClient};
 use ring::signature::{KeyPair, RSA_PKCS1_2048_8192_SHA256, RsaKeyPair, UnparsedPublicKey};
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
@@ -263,29 +260,16 @@ async fn mentions_reach_fcm_devices_and_unregistered_tokens_are_forgotten() {
         .installed
         .insert("bob-phone-token".into());
 
-    let messages = MessageServiceClient::new(alice.channel(&origin).expect("channel"));
-    let mention = |text: &str| {
-        let request = SendMessageRequest {
-            guild_id: guild_id.clone(),
-            channel_id: channel_id.clone(),
-            content: text.into(),
-            mention_user_ids: vec![bob.identity().user_id()],
-            ..Default::default()
-        };
-        let alice = &alice;
-        let origin = &origin;
-        let mut messages = messages.clone();
-        async move {
-            let request = alice.authed(origin, request).await.expect("token");
-            messages
-                .send_message(request)
-                .await
-                .expect("send")
-                .into_inner()
-                .message
-                .expect("message")
-                .id
-        }
+    let bob_id = bob.identity().user_id();
+    let mention = |text: &'static str| {
+        crate::federation::mention(
+            &alice,
+            &origin,
+            &guild_id,
+            &channel_id,
+            bob_id.clone(),
+            text,
+        )
     };
     let first = mention("secret plans").await;
     let second = mention("more secrets").await;
