@@ -262,19 +262,8 @@ impl Client {
         parallel: usize,
         progress: Option<Arc<dyn Fn(u64, u64) + Send + Sync>>,
     ) -> Result<File, ClientError> {
-        let meta = tokio::fs::metadata(path).await.map_err(local)?;
-        let modified = meta
-            .modified()
-            .ok()
-            .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_nanos());
+        let marker = self.upload_marker(origin, path)?;
         let absolute = std::fs::canonicalize(path).map_err(local)?;
-        let key = hex::encode(Sha256::digest(format!(
-            "{origin}\n{}\n{}\n{modified}",
-            absolute.display(),
-            meta.len()
-        )));
-        let marker = self.store().dir().join("uploads").join(key);
         let resume = std::fs::read_to_string(&marker).ok();
         let job = UploadJob {
             origin,
@@ -295,6 +284,32 @@ impl Client {
             let _ = std::fs::remove_file(&marker);
         }
         result
+    }
+
+    /// The upload of this file to `origin` that an earlier run left unfinished, if any.
+    pub fn pending_upload(&self, origin: &str, path: &Path) -> Option<String> {
+        let marker = self.upload_marker(origin, path).ok()?;
+        std::fs::read_to_string(marker)
+            .ok()
+            .map(|id| id.trim().to_owned())
+    }
+
+    /// Where the id of an unfinished upload of this file (same path, size and modification
+    /// time) to `origin` is kept.
+    fn upload_marker(&self, origin: &str, path: &Path) -> Result<std::path::PathBuf, ClientError> {
+        let meta = std::fs::metadata(path).map_err(local)?;
+        let modified = meta
+            .modified()
+            .ok()
+            .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos());
+        let absolute = std::fs::canonicalize(path).map_err(local)?;
+        let key = hex::encode(Sha256::digest(format!(
+            "{origin}\n{}\n{}\n{modified}",
+            absolute.display(),
+            meta.len()
+        )));
+        Ok(self.store().dir().join("uploads").join(key))
     }
 
     async fn upload_marked(

@@ -66,6 +66,8 @@ pub struct Deps {
     pub guild_internal_url: String,
     /// Where federation-sync's internal API answers (other servers' keys).
     pub federation_internal_url: String,
+    /// Where the media service's internal API answers (avatar files); none: no avatar files.
+    pub media_internal_url: Option<String>,
 }
 
 pub struct Identity {
@@ -99,6 +101,8 @@ pub async fn build(config: IdentityConfig, deps: Deps) -> Result<Identity, Setup
         RemoteKeys::new(&deps.federation_internal_url, deps.internal.clone())
             .map_err(SetupError::Config)?,
     );
+    let avatars = app::Avatars::new(deps.media_internal_url.as_deref(), deps.internal.clone())
+        .map_err(SetupError::Config)?;
     let outbox = Outbox::new();
     let app = Arc::new(IdentityApp::new(
         db.clone(),
@@ -106,6 +110,7 @@ pub async fn build(config: IdentityConfig, deps: Deps) -> Result<Identity, Setup
         keys,
         outbox.clone(),
         memberships,
+        avatars,
     ));
     Ok(Identity {
         app,

@@ -52,8 +52,9 @@ pub struct RunArgs {
     /// one-process mode: this process).
     #[arg(long, env = "MZCHAT_IDENTITY_INTERNAL_URL")]
     pub identity_internal_url: Option<String>,
-    /// URL of the media service's internal API, where guild checks attachments (default in the
-    /// one-process mode: this process; without it, messages cannot carry attachments).
+    /// URL of the media service's internal API, where guild checks attachments and icons and
+    /// identity checks avatars (default in the one-process mode: this process; without it,
+    /// none of those can be set).
     #[arg(long, env = "MZCHAT_MEDIA_INTERNAL_URL")]
     pub media_internal_url: Option<String>,
     #[command(flatten)]

@@ -202,6 +202,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let runs = |m: Mode| config.mode == Mode::All || config.mode == m;
     let this_process = format!("http://{listen_addr}");
 
+    // Where identity (avatars) and guild (attachments, icons) check files.
+    let media_internal_url = config
+        .media_internal_url
+        .clone()
+        .or_else(|| (config.mode == Mode::All).then(|| this_process.clone()));
     if runs(Mode::Identity) {
         let guild_url = config
             .guild_internal_url
@@ -217,6 +222,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                     .federation_internal_url
                     .clone()
                     .unwrap_or_else(|| this_process.clone()),
+                media_internal_url: media_internal_url.clone(),
             },
         )
         .await
@@ -236,9 +242,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                     .identity_url
                     .clone()
                     .unwrap_or_else(|| format!("http://{listen_addr}")),
-                media_internal_url: config.media_internal_url.clone().or_else(|| {
-                    (config.mode == Mode::All).then(|| format!("http://{listen_addr}"))
-                }),
+                media_internal_url: media_internal_url.clone(),
                 presence_grace: Duration::from_secs(15),
             },
             mzchat_guild::Deps {

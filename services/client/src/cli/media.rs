@@ -22,6 +22,9 @@ pub async fn upload_file(
     origin: &str,
     path: &Path,
 ) -> Result<File, Box<dyn std::error::Error>> {
+    if let Some(id) = client.pending_upload(origin, path) {
+        eprintln!("resuming upload {id}");
+    }
     let started = Instant::now();
     let last = Arc::new(Mutex::new(Instant::now()));
     let progress = Arc::new(move |sent: u64, total: u64| {

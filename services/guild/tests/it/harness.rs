@@ -97,6 +97,7 @@ async fn start_node(
             internal: internal.clone(),
             guild_internal_url: own.clone(),
             federation_internal_url: own.clone(),
+            media_internal_url: None,
         },
     )
     .await

@@ -75,6 +75,10 @@ impl IdentityApp {
                 "a local avatar file is only available to accounts homed here",
             ));
         }
+        // Checked with media before the transaction (no network call inside it).
+        if let Some(file_id) = change.avatar_file_id.as_deref().filter(|f| !f.is_empty()) {
+            self.avatars.check(&caller.user_id, file_id).await?;
+        }
         let txn = self.db.begin().await?;
         let updated = store::accounts::update_profile(
             &txn,

@@ -2,6 +2,7 @@
 //! outbox, and sign tokens.
 
 mod account;
+mod avatars;
 mod federation;
 mod mailbox;
 mod session;
@@ -17,6 +18,7 @@ use mzchat_platform::{
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use sha2::{Digest, Sha256};
 
+pub use avatars::Avatars;
 pub use session::{LoginInput, SessionTokens};
 
 use crate::{
@@ -33,6 +35,7 @@ pub struct IdentityApp {
     pub(crate) keys: Arc<KeyRing>,
     pub(crate) outbox: Outbox,
     pub(crate) memberships: Memberships,
+    pub(crate) avatars: avatars::Avatars,
 }
 
 /// The caller of an authenticated RPC.
@@ -60,6 +63,7 @@ impl IdentityApp {
         keys: Arc<KeyRing>,
         outbox: Outbox,
         memberships: Memberships,
+        avatars: avatars::Avatars,
     ) -> Self {
         Self {
             db,
@@ -67,6 +71,7 @@ impl IdentityApp {
             keys,
             outbox,
             memberships,
+            avatars,
         }
     }
 

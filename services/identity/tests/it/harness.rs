@@ -203,6 +203,7 @@ impl TestServer {
                 guild_internal_url: format!("http://{addr}"),
                 // Nothing serves federation-sync here: inbound server calls cannot be verified.
                 federation_internal_url: format!("http://{addr}"),
+                media_internal_url: None,
             },
         )
         .await

@@ -236,3 +236,64 @@ async fn the_cli_joins_and_uses_a_guild_on_another_server() {
     drop((a, b));
     std::fs::remove_dir_all(data).ok();
 }
+
+/// `mzchat upload` killed mid-way resumes the same upload on the next run, and the file comes
+/// back byte for byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_cli_upload_resumes() {
+    use sha2::{Digest, Sha256};
+    let data = std::env::temp_dir().join(unique("mzchatd-resume-"));
+    let daemon = Daemon::start(&data, &[]);
+    let origin = daemon.origin.clone();
+    let home = data.join("ada");
+    assert!(mzchat(&home, &origin, &["keygen"]).0);
+    assert!(mzchat(&home, &origin, &["login"]).0);
+    let big = data.join("big.bin");
+    let bytes = crate::media::bytes_of(60 * 1024 * 1024, 42);
+    std::fs::write(&big, &bytes).expect("write");
+    let big = big.to_str().expect("utf-8 path").to_owned();
+
+    // Killed as soon as the upload is declared (its id is on disk), before it can finish.
+    let mut first = Command::new(mzchat_binary())
+        .args(["--server", &origin, "upload", &big])
+        .env("MZCHAT_HOME", &home)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run mzchat");
+    let uploads = home.join("uploads");
+    let start = std::time::Instant::now();
+    while std::fs::read_dir(&uploads).map_or(true, |mut d| d.next().is_none()) {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "the upload was never declared"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    first.kill().expect("kill");
+    first.wait().ok();
+
+    let (ok, out) = mzchat(&home, &origin, &["upload", &big]);
+    assert!(ok, "{out}");
+    assert!(out.contains("resuming upload"), "{out}");
+    let url = out
+        .lines()
+        .find_map(|l| l.split('\t').nth(2))
+        .expect("the file's URL");
+    let path = url
+        .rsplit_once('/')
+        .map(|(_, id)| format!("/{id}"))
+        .expect("path");
+    let served = crate::media::http_get(daemon.assets_port, &path, &[]).await;
+    assert_eq!(served.status, 200);
+    assert!(
+        Sha256::digest(&served.body) == Sha256::digest(&bytes),
+        "the resumed upload is the file"
+    );
+    assert!(
+        std::fs::read_dir(&uploads).map_or(true, |mut d| d.next().is_none()),
+        "the finished upload is forgotten"
+    );
+    drop(daemon);
+    std::fs::remove_dir_all(data).ok();
+}

@@ -1,12 +1,13 @@
 //! Guild messages carry attachments by file id: the file must be the sender's own complete
 //! upload made as an attachment; the message keeps its type, size and name, and its URL is on
-//! the assets origin. Guild icons are checked the same way.
+//! the assets origin. Guild icons and avatars are checked the same way.
 
 use mzchat_proto::{
     guild::{
         ListMessagesRequest, SendMessageRequest, UpdateGuildRequest,
         guild_service_client::GuildServiceClient, message_service_client::MessageServiceClient,
     },
+    identity::{UpdateProfileRequest, identity_service_client::IdentityServiceClient},
     media::UploadPurpose,
 };
 use tonic::Code;
@@ -121,6 +122,20 @@ async fn messages_carry_their_senders_uploads(store: Store) {
     let status = update(bobs.file_id.clone()).await.expect_err("bob's file");
     assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
 
+    // An avatar is the account's own upload made as an avatar; the profile shows its URL.
+    let profile = set_avatar(&alice, &origin, &avatar.file_id)
+        .await
+        .expect("avatar");
+    assert_eq!(profile.avatar_url, avatar.url);
+    let status = set_avatar(&alice, &origin, &icon.file_id)
+        .await
+        .expect_err("an icon");
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    let status = set_avatar(&bob, &origin, &avatar.file_id)
+        .await
+        .expect_err("alice's avatar");
+    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+
     // Members reading the channel see the attachment as sent.
     let request = bob
         .authed(
@@ -145,6 +160,22 @@ async fn messages_carry_their_senders_uploads(store: Store) {
         .expect("the message");
     assert_eq!(seen.attachments, message.attachments);
     server.finish().await;
+}
+
+async fn set_avatar(
+    client: &Client,
+    origin: &str,
+    file_id: &str,
+) -> Result<mzchat_proto::common::Profile, tonic::Status> {
+    let request = UpdateProfileRequest {
+        avatar_file_id: Some(file_id.to_owned()),
+        ..Default::default()
+    };
+    let request = client.authed(origin, request).await.expect("token");
+    IdentityServiceClient::new(client.channel(origin).expect("channel"))
+        .update_profile(request)
+        .await
+        .map(|r| r.into_inner().profile.expect("profile"))
 }
 
 both_stores!(messages_carry_their_senders_uploads);
