@@ -101,9 +101,23 @@ pub async fn build(config: MediaConfig) -> Result<Media, SetupError> {
     })
 }
 
+/// Whether the object store answers, for readiness.
+#[derive(Clone)]
+pub struct StoreProbe(Arc<dyn BlobStore>);
+
+impl StoreProbe {
+    pub async fn check(&self) -> Result<(), String> {
+        self.0.check().await.map_err(|e| e.to_string())
+    }
+}
+
 impl Media {
     pub fn database(&self) -> &DatabaseConnection {
         &self.db
+    }
+
+    pub fn store_probe(&self) -> StoreProbe {
+        StoreProbe(self.app.blobs().clone())
     }
 
     pub fn mount(&self, server: &mut GrpcServer, internal: &InternalAuth) {

@@ -199,6 +199,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let mut grpc = GrpcServer::new();
     let mut tasks = Vec::new();
     let mut databases = Vec::new();
+    let mut stores = Vec::new();
     let runs = |m: Mode| config.mode == Mode::All || config.mode == m;
     let this_process = format!("http://{listen_addr}");
 
@@ -329,6 +330,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .context("media service")?;
         media.mount(&mut grpc, &internal);
         databases.push(media.database().clone());
+        stores.push(media.store_probe());
         tasks.extend(media.spawn(assets, shutdown.clone()));
     }
 
@@ -338,6 +340,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         metrics.clone(),
         bus.clone(),
         databases,
+        stores,
         shutdown.clone(),
     )));
     tracing::info!("ready");
@@ -367,13 +370,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Keeps health and `/readyz` true to whether the databases and the bus answer, so a load
-/// balancer stops sending work to a process that cannot do it.
+/// Keeps health and `/readyz` true to whether the databases, the bus and the object store
+/// answer, so a load balancer stops sending work to a process that cannot do it.
 async fn watch_readiness(
     health: Health,
     metrics: Arc<Metrics>,
     bus: Arc<dyn Bus>,
     databases: Vec<DatabaseConnection>,
+    stores: Vec<mzchat_media::StoreProbe>,
     shutdown: CancellationToken,
 ) {
     let mut ready = true;
@@ -388,6 +392,13 @@ async fn watch_readiness(
                 && let Err(err) = db.ping().await
             {
                 problem = Some(format!("database: {err}"));
+            }
+        }
+        for store in &stores {
+            if problem.is_none()
+                && let Err(err) = store.check().await
+            {
+                problem = Some(format!("object store: {err}"));
             }
         }
         let now_ready = problem.is_none();

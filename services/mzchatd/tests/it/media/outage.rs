@@ -84,6 +84,10 @@ async fn an_upload_survives_the_store_going_down_and_resumes() {
         failed.to_string().contains("Unavailable") || failed.to_string().contains("unavailable"),
         "{failed}"
     );
+    // The process reports itself not ready while its store is down, and ready once it is back.
+    let admin = server.home.daemon.as_ref().expect("running").admin_port;
+    wait_ready(admin, false).await;
+
     // What the server recorded is what the store holds: the first chunk only.
     let request = alice
         .authed(
@@ -105,6 +109,7 @@ async fn an_upload_survives_the_store_going_down_and_resumes() {
     assert_eq!(received, [0]);
 
     outage.set(true);
+    wait_ready(admin, true).await;
     let (file, resumed_id) = alice
         .upload(job(2), Some(&upload_id))
         .await
@@ -114,4 +119,19 @@ async fn an_upload_survives_the_store_going_down_and_resumes() {
     assert_eq!(served.status, 200);
     assert!(served.body == data, "the resumed upload is the file");
     server.finish().await;
+}
+
+async fn wait_ready(admin_port: u16, ready: bool) {
+    let start = std::time::Instant::now();
+    loop {
+        let answer = crate::smoke::reqwest_like_get(admin_port, "/readyz").await;
+        if answer.starts_with("HTTP/1.0 200") == ready {
+            return;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(20),
+            "readiness never became {ready}: {answer}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }
