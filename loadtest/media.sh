@@ -33,4 +33,4 @@ run() {
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; mzchatd all, release build"
 run disk
 run s3 --media-store s3 --s3-endpoint "http://127.0.0.1:${MZCHAT_TEST_S3_PORT:-8333}" \
-  --s3-bucket "bench-$(date +%s)" --s3-access-key-id bench --s3-secret-access-key bench --s3-path-style
+  --s3-bucket mzchat-bench --s3-access-key-id bench --s3-secret-access-key bench --s3-path-style

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts (up) or stops (down) the services the tests need: PostgreSQL on 127.0.0.1:5432, NATS
-# with JetStream on 127.0.0.1:4222, and an S3-compatible store (SeaweedFS) on 127.0.0.1:8333.
-# Installs what is missing. Used by developers and by .ci/run.
+# with JetStream on 127.0.0.1:4222, and an S3-compatible store (SeaweedFS) on 127.0.0.1:8333;
+# installs Prometheus, which tests start themselves. Installs what is missing. Used by
+# developers and by .ci/run.
 set -euo pipefail
 
 NATS_PORT=${MZCHAT_NATS_PORT:-4222}
@@ -72,10 +73,13 @@ s3_up() {
   if port_open "$S3_PORT"; then
     return
   fi
+  # Test data only: each start begins empty, so volumes do not run out across runs.
+  rm -rf "$STATE_DIR/s3"
   mkdir -p "$STATE_DIR/s3"
   log "starting SeaweedFS (S3 on 127.0.0.1:$S3_PORT)"
+  # -volume.max=0: as many volumes as the disk holds (each bucket takes volumes of its own).
   nohup weed mini -dir="$STATE_DIR/s3" -ip=127.0.0.1 -ip.bind=127.0.0.1 -s3.port="$S3_PORT" \
-    -admin.ui=false -webdav=false >"$STATE_DIR/s3.log" 2>&1 &
+    -volume.max=0 -admin.ui=false -webdav=false >"$STATE_DIR/s3.log" 2>&1 &
   echo $! >"$STATE_DIR/s3.pid"
   # The port opens before the store answers; wait for a real S3 answer (ListBuckets).
   for _ in $(seq 150); do
@@ -87,11 +91,21 @@ s3_up() {
   log "SeaweedFS did not come up (see $STATE_DIR/s3.log)"; exit 1
 }
 
+# Tests start their own Prometheus (it scrapes a test homeserver); only the binary is needed.
+prometheus_installed() {
+  if ! command -v prometheus >/dev/null 2>&1; then
+    log "installing Prometheus (Debian prometheus)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null 2>&1 ||
+      { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; }
+  fi
+}
+
 case "${1:-up}" in
   up)
     postgres_up
     nats_up
     s3_up
+    prometheus_installed
     log "PostgreSQL 127.0.0.1:5432, NATS 127.0.0.1:$NATS_PORT and S3 127.0.0.1:$S3_PORT are up"
     ;;
   down)
@@ -103,6 +117,8 @@ case "${1:-up}" in
       kill "$(cat "$STATE_DIR/s3.pid")" 2>/dev/null || true
       rm -f "$STATE_DIR/s3.pid"
     fi
+    # The PyPI launcher may run weed as a child: stop it by its command line too.
+    pkill -f "weed mini -dir=$STATE_DIR/s3" 2>/dev/null || true
     ;;
   *)
     echo "usage: $0 up|down" >&2; exit 64

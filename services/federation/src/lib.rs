@@ -8,6 +8,7 @@
 mod calls;
 mod grpc;
 mod keys;
+mod metrics;
 mod outbound;
 mod store;
 mod worker;
@@ -121,6 +122,11 @@ impl Federation {
         &self.db
     }
 
+    /// Adds job and destination metrics to the process's registry.
+    pub fn register_metrics(&self, metrics: &mzchat_platform::metrics::Metrics) {
+        self.worker.metrics.register(metrics);
+    }
+
     pub fn mount(&self, server: &mut GrpcServer) {
         server
             .add_service(FederationAdminServiceServer::with_interceptor(
@@ -161,6 +167,12 @@ impl Federation {
                 permits,
                 shutdown.clone(),
             )),
+            tokio::spawn(
+                self.worker
+                    .metrics
+                    .clone()
+                    .count_destinations(self.db.clone(), shutdown.clone()),
+            ),
             tokio::spawn(prune(self.db.clone(), shutdown)),
         ]
     }

@@ -57,6 +57,7 @@ pub struct Worker {
     /// Each destination's share of `calls`.
     per_destination: Mutex<HashMap<String, Arc<Semaphore>>>,
     destination_share: usize,
+    pub metrics: crate::metrics::FederationMetrics,
 }
 
 /// How a run of a job ended.
@@ -105,6 +106,7 @@ impl Worker {
             calls: Arc::new(Semaphore::new(concurrency.max(1))),
             per_destination: Mutex::new(HashMap::new()),
             destination_share: (concurrency / 2).max(1),
+            metrics: Default::default(),
         }
     }
 
@@ -292,6 +294,7 @@ impl Worker {
         };
         let kept = log::settle(&self.db, record, token, outcome, now_millis()).await?;
         Ok(if kept {
+            self.metrics.job(record.kind, "retry");
             Settled::Waiting
         } else {
             Settled::Lost
@@ -318,6 +321,7 @@ impl Worker {
             self.outbox.enqueue(&txn, jobs::job_event(job)).await?;
         }
         txn.commit().await?;
+        self.metrics.job(record.kind, "done");
         if !effects.results.is_empty() || !effects.jobs.is_empty() {
             self.outbox.wake();
         }
@@ -372,6 +376,7 @@ impl Worker {
         )
         .await?;
         txn.commit().await?;
+        self.metrics.job(record.kind, "dead");
         tracing::warn!(job_id = %record.id, kind = record.kind, destination = %record.destination, %error, "federation job dead-lettered");
         Ok(Settled::Dead)
     }

@@ -10,6 +10,7 @@ mod convert;
 pub mod domain;
 pub mod events;
 mod grpc;
+pub mod metrics;
 mod store;
 mod tasks;
 
@@ -104,6 +105,11 @@ impl Guild {
         &self.db
     }
 
+    /// Adds stream and presence metrics to the process's registry.
+    pub fn register_metrics(&self, metrics: &mzchat_platform::metrics::Metrics) {
+        self.app.metrics.register(metrics);
+    }
+
     pub fn mount(&self, server: &mut GrpcServer) {
         let (app, keys) = (self.app.clone(), self.keys.clone());
         server
@@ -132,6 +138,12 @@ impl Guild {
     pub fn spawn(&self, shutdown: CancellationToken) -> Vec<JoinHandle<()>> {
         let relay = OutboxRelay::new(self.db.clone(), self.bus.clone(), &self.outbox, SERVICE);
         vec![
+            tokio::spawn(
+                self.app
+                    .metrics
+                    .clone()
+                    .count_online(self.db.clone(), shutdown.clone()),
+            ),
             tokio::spawn(relay.run(shutdown.clone())),
             tokio::spawn(tasks::prune_events(self.db.clone(), shutdown.clone())),
             tokio::spawn(tasks::sweep_presence(self.app.clone(), shutdown.clone())),

@@ -116,6 +116,11 @@ impl Media {
         &self.db
     }
 
+    /// Adds upload metrics to the process's registry.
+    pub fn register_metrics(&self, metrics: &mzchat_platform::metrics::Metrics) {
+        self.app.metrics.register(metrics);
+    }
+
     pub fn store_probe(&self) -> StoreProbe {
         StoreProbe(self.app.blobs().clone())
     }

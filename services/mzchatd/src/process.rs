@@ -255,6 +255,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!(e))
         .context("guild service")?;
         guild.mount(&mut grpc);
+        guild.register_metrics(&metrics);
         databases.push(guild.database().clone());
         tasks.extend(guild.spawn(shutdown.clone()));
     }
@@ -278,6 +279,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!(e))
         .context("federation-sync service")?;
         federation.mount(&mut grpc);
+        federation.register_metrics(&metrics);
         databases.push(federation.database().clone());
         tasks.extend(federation.spawn(shutdown.clone()));
     }
@@ -329,6 +331,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!(e))
         .context("media service")?;
         media.mount(&mut grpc, &internal);
+        media.register_metrics(&metrics);
         databases.push(media.database().clone());
         stores.push(media.store_probe());
         tasks.extend(media.spawn(assets, shutdown.clone()));

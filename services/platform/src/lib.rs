@@ -13,6 +13,7 @@ pub mod origin;
 pub mod outbox;
 pub mod session_keys;
 pub mod session_token;
+pub mod shared_metrics;
 pub mod shutdown;
 pub mod telemetry;
 

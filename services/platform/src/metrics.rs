@@ -66,6 +66,7 @@ impl Metrics {
             "Time to the response headers of gRPC requests",
             grpc.duration.clone(),
         );
+        crate::shared_metrics::register(&mut registry);
         Arc::new(Self {
             registry: Mutex::new(registry),
             grpc,

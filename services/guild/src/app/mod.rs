@@ -73,6 +73,7 @@ pub struct GuildApp {
     internal: InternalAuth,
     /// The media service's internal API, when this server has one.
     media: Option<MediaInternalServiceClient<Channel>>,
+    pub metrics: crate::metrics::GuildMetrics,
 }
 
 const MAX_PAGE: u64 = 200;
@@ -109,6 +110,7 @@ impl GuildApp {
         });
         Self {
             media,
+            metrics: Default::default(),
             db,
             config,
             outbox,

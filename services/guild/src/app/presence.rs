@@ -20,6 +20,7 @@ impl GuildApp {
     /// Records an opened stream; announces the user online if they were not.
     pub async fn stream_opened(&self, stream_id: &str, user_id: &str) -> Result<()> {
         store::presence::open(&self.db, stream_id, user_id, now()).await?;
+        self.metrics.open_streams.inc();
         self.settle_presence(user_id).await
     }
 
@@ -30,6 +31,7 @@ impl GuildApp {
     /// Forgets a closed stream; after the grace period, announces the user offline if no other
     /// stream of theirs is open by then.
     pub async fn stream_closed(&self, stream_id: &str, user_id: &str) -> Result<()> {
+        self.metrics.open_streams.dec();
         store::presence::close(&self.db, stream_id).await?;
         tokio::time::sleep(self.config.presence_grace).await;
         self.settle_presence(user_id).await

@@ -1,8 +1,8 @@
 //! Open streams (with heartbeats) and the presence last announced per user.
 
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect, Set,
-    sea_query::OnConflict,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect,
+    Set, sea_query::OnConflict,
 };
 
 use super::entity::{presence, presence_session};
@@ -108,6 +108,14 @@ pub async fn set(
         .exec(conn)
         .await
         .map(|_| ())
+}
+
+/// How many users are announced online.
+pub async fn online_count(conn: &impl ConnectionTrait) -> Result<u64, DbErr> {
+    presence::Entity::find()
+        .filter(presence::Column::Online.eq(true))
+        .count(conn)
+        .await
 }
 
 /// Users announced online (candidates for going offline when their streams died).

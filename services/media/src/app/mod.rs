@@ -71,6 +71,29 @@ pub struct MediaApp {
     limits: LimitsArgs,
     /// `<assets origin>/`, which file URLs start with.
     assets_base: String,
+    pub metrics: MediaMetrics,
+}
+
+/// Bytes stored and files made by this process.
+#[derive(Clone, Default)]
+pub struct MediaMetrics {
+    pub uploaded_bytes: prometheus_client::metrics::counter::Counter,
+    pub files_completed: prometheus_client::metrics::counter::Counter,
+}
+
+impl MediaMetrics {
+    pub fn register(&self, metrics: &mzchat_platform::metrics::Metrics) {
+        metrics.register(
+            "media_uploaded_bytes",
+            "Chunk bytes stored by uploads",
+            self.uploaded_bytes.clone(),
+        );
+        metrics.register(
+            "media_files_completed",
+            "Uploads completed into files",
+            self.files_completed.clone(),
+        );
+    }
 }
 
 impl MediaApp {
@@ -87,6 +110,7 @@ impl MediaApp {
             settings,
             limits,
             assets_base: format!("{}/", assets_origin.trim_end_matches('/')),
+            metrics: MediaMetrics::default(),
         }
     }
 

@@ -240,6 +240,7 @@ impl MediaApp {
                 return Err(self.store_failed(&upload, err).await);
             }
         };
+        self.metrics.uploaded_bytes.inc_by(expected);
         if let Some(head) = head {
             uploads::set_head(&self.db, &upload.id, &head).await?;
         }
@@ -388,6 +389,7 @@ impl MediaApp {
             return Err(MediaError::NotFound("this upload expired".into()));
         }
         txn.commit().await?;
+        self.metrics.files_completed.inc();
         Ok(file)
     }
 

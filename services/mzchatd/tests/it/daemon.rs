@@ -7,12 +7,23 @@ use std::{
     time::Duration,
 };
 
+/// A port nothing listens on, never handed out twice in this test run: tests start servers in
+/// parallel, and a port released here may otherwise be given to another test before the first
+/// server binds it (that server then fails, and its "ready" port answers for someone else).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .expect("bind")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 pub fn unique(prefix: &str) -> String {

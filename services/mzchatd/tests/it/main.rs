@@ -8,5 +8,6 @@ mod federation;
 mod media;
 mod push;
 mod push_everyone;
+mod scrape;
 mod smoke;
 mod split;

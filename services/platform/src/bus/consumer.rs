@@ -52,6 +52,18 @@ where
             .unwrap_or_else(|_| Err(HandlerError::Permanent("handler panicked".into())));
         let subject = delivery.subject.clone();
         let attempt = delivery.attempt;
+        let outcome = match &result {
+            Ok(()) => "ack",
+            Err(HandlerError::Transient(..)) if attempt < max_deliver => "retry",
+            Err(_) => "dead",
+        };
+        crate::shared_metrics::shared()
+            .bus_consumed
+            .get_or_create(&crate::shared_metrics::ConsumerLabels {
+                consumer: durable.clone(),
+                outcome: outcome.to_owned(),
+            })
+            .inc();
         let settled = match result {
             Ok(()) => delivery.ack().await,
             Err(HandlerError::Transient(reason, delay)) if attempt < max_deliver => {

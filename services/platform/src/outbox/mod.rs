@@ -11,7 +11,7 @@ use std::sync::Arc;
 use sea_orm::{ActiveModelTrait, ConnectionTrait, DbBackend, DbErr, Set};
 use tokio::sync::Notify;
 
-pub use relay::{OutboxRelay, RelayStats};
+pub use relay::OutboxRelay;
 
 use crate::telemetry;
 

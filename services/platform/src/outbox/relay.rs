@@ -4,42 +4,36 @@
 
 use std::{
     collections::HashMap,
-    sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering},
-    },
+    sync::Arc,
     time::{Duration, Instant},
 };
 
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, TransactionTrait,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::{Outbox, entity};
-use crate::bus::{Bus, BusError, Message};
+use crate::{
+    bus::{Bus, BusError, Message},
+    shared_metrics::{service, shared},
+};
 
 const BATCH: u64 = 100;
 /// Safety net for rows written by other replicas (whose wake-ups this process does not see).
 const POLL_INTERVAL: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 const NOT_READY_RETRY: Duration = Duration::from_secs(1);
-
-/// Counters a test or a metrics exporter can read.
-#[derive(Debug, Default)]
-pub struct RelayStats {
-    pub published: AtomicU64,
-    pub publish_failures: AtomicU64,
-}
+/// How often the outbox's depth and age are measured (two small queries).
+const DEPTH_EVERY: Duration = Duration::from_secs(5);
 
 pub struct OutboxRelay {
     db: DatabaseConnection,
     bus: Arc<dyn Bus>,
     wake: Arc<Notify>,
     service: &'static str,
-    stats: Arc<RelayStats>,
     /// Subject -> earliest next attempt, after a publish of it failed or was deferred.
     held: HashMap<String, Instant>,
 }
@@ -63,18 +57,20 @@ impl OutboxRelay {
             bus,
             wake: outbox.notifier(),
             service,
-            stats: Arc::default(),
             held: HashMap::new(),
         }
     }
 
-    pub fn stats(&self) -> Arc<RelayStats> {
-        self.stats.clone()
-    }
-
     pub async fn run(mut self, shutdown: CancellationToken) {
         let mut backoff = Duration::from_millis(100);
+        let mut measured = Instant::now() - DEPTH_EVERY;
         loop {
+            if measured.elapsed() >= DEPTH_EVERY {
+                measured = Instant::now();
+                if let Err(err) = self.measure_depth().await {
+                    tracing::debug!(error = %err, "cannot measure the outbox");
+                }
+            }
             let wait = match self.pass().await {
                 Ok(Pass::Done { full: true, .. }) => continue,
                 Ok(Pass::Done { .. }) => {
@@ -82,7 +78,10 @@ impl OutboxRelay {
                     self.next_due().unwrap_or(POLL_INTERVAL).min(POLL_INTERVAL)
                 }
                 Ok(Pass::BusDown(err)) => {
-                    self.stats.publish_failures.fetch_add(1, Ordering::Relaxed);
+                    shared()
+                        .outbox_publish_failures
+                        .get_or_create(&service(self.service))
+                        .inc();
                     tracing::warn!(service = self.service, error = %err, "outbox relay: bus unavailable, retrying");
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                     backoff
@@ -99,6 +98,31 @@ impl OutboxRelay {
                 _ = tokio::time::sleep(wait) => {}
             }
         }
+    }
+
+    /// Records how many events wait and how old the oldest is.
+    async fn measure_depth(&self) -> Result<(), DbErr> {
+        let oldest: Option<i64> = entity::Entity::find()
+            .select_only()
+            .column(entity::Column::CreatedAt)
+            .order_by_asc(entity::Column::Seq)
+            .into_tuple()
+            .one(&self.db)
+            .await?;
+        let depth = entity::Entity::find().count(&self.db).await?;
+        let label = service(self.service);
+        shared()
+            .outbox_depth
+            .get_or_create(&label)
+            .set(i64::try_from(depth).unwrap_or(i64::MAX));
+        let age = oldest.map_or(0.0, |at| {
+            (crate::db::now_millis() - at).max(0) as f64 / 1000.0
+        });
+        shared()
+            .outbox_oldest_age_seconds
+            .get_or_create(&label)
+            .set(age);
+        Ok(())
     }
 
     fn next_due(&self) -> Option<Duration> {
@@ -162,7 +186,10 @@ impl OutboxRelay {
             };
             match self.bus.publish(message).await {
                 Ok(()) => {
-                    self.stats.published.fetch_add(1, Ordering::Relaxed);
+                    shared()
+                        .outbox_published
+                        .get_or_create(&service(self.service))
+                        .inc();
                     if crate::db::supports_row_locks(conn) {
                         // Deleted when the relay's transaction commits.
                         done.push(row.seq);

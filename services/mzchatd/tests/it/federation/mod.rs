@@ -71,6 +71,10 @@ impl Homeserver {
                 name.clone(),
                 "--internal-token".into(),
                 format!("{name}-internal"),
+                // Five services each keep a pool: small pools keep several homeservers (and
+                // parallel tests) within PostgreSQL's default of 100 connections.
+                "--database-max-connections".into(),
+                "3".into(),
             ]);
         }
         let mut server = Self {
@@ -144,6 +148,18 @@ impl Homeserver {
 
 impl Drop for Homeserver {
     fn drop(&mut self) {
+        // A failing test shows what each of its servers logged last.
+        if std::thread::panicking()
+            && let Some(daemon) = &self.daemon
+        {
+            let log = daemon.log_text();
+            let tail: Vec<&str> = log.lines().rev().take(15).collect();
+            eprintln!(
+                "--- {} (last lines of its log) ---\n{}",
+                self.origin,
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
         self.stop();
         std::fs::remove_dir_all(&self.data).ok();
     }

@@ -17,10 +17,7 @@ use mzchat_proto::media::{File, UploadPurpose};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::{
-    daemon::unique,
-    federation::{Backend, Homeserver, user},
-};
+use crate::federation::{Backend, Homeserver, user};
 
 pub fn s3_port() -> u16 {
     std::env::var("MZCHAT_TEST_S3_PORT")
@@ -45,7 +42,11 @@ pub struct MediaServer {
 impl MediaServer {
     /// A homeserver; `s3_port` overrides where the S3 store is reached (a proxy in front of it).
     pub fn start(store: Store, extra: &[&str], s3_port: Option<u16>) -> Self {
-        let bucket = (store == Store::S3).then(|| unique("mzchat-test-"));
+        // One bucket for all tests (object keys are unique): a bucket per test would use up
+        // the store's volumes, as SeaweedFS gives each bucket volumes of its own.
+        let bucket = (store == Store::S3).then(|| {
+            std::env::var("MZCHAT_TEST_S3_BUCKET").unwrap_or_else(|_| "mzchat-tests".into())
+        });
         let endpoint = format!("http://127.0.0.1:{}", s3_port.unwrap_or_else(self::s3_port));
         let mut flags: Vec<&str> = extra.to_vec();
         if let Some(bucket) = &bucket {

@@ -1,0 +1,72 @@
+//! Metrics the shared machinery records: outbox relays and bus consumers. One set per process,
+//! registered into the process's registry by `Metrics::new`. Labels are bounded: a service
+//! name, a consumer (durable) name, an outcome.
+
+use std::sync::{OnceLock, atomic::AtomicU64};
+
+use prometheus_client::{
+    encoding::EncodeLabelSet,
+    metrics::{counter::Counter, family::Family, gauge::Gauge},
+    registry::Registry,
+};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ServiceLabel {
+    pub service: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConsumerLabels {
+    pub consumer: String,
+    /// `ack`, `retry` or `dead`.
+    pub outcome: String,
+}
+
+#[derive(Default)]
+pub struct SharedMetrics {
+    pub outbox_published: Family<ServiceLabel, Counter>,
+    pub outbox_publish_failures: Family<ServiceLabel, Counter>,
+    pub outbox_depth: Family<ServiceLabel, Gauge>,
+    pub outbox_oldest_age_seconds: Family<ServiceLabel, Gauge<f64, AtomicU64>>,
+    pub bus_consumed: Family<ConsumerLabels, Counter>,
+}
+
+pub fn shared() -> &'static SharedMetrics {
+    static SHARED: OnceLock<SharedMetrics> = OnceLock::new();
+    SHARED.get_or_init(SharedMetrics::default)
+}
+
+pub(crate) fn register(registry: &mut Registry) {
+    let m = shared();
+    registry.register(
+        "outbox_published",
+        "Events the outbox relay published to the bus, by service",
+        m.outbox_published.clone(),
+    );
+    registry.register(
+        "outbox_publish_failures",
+        "Outbox relay passes that found the bus unavailable, by service",
+        m.outbox_publish_failures.clone(),
+    );
+    registry.register(
+        "outbox_depth",
+        "Events waiting in the outbox, by service",
+        m.outbox_depth.clone(),
+    );
+    registry.register(
+        "outbox_oldest_age_seconds",
+        "Age of the oldest event waiting in the outbox (0 when empty), by service",
+        m.outbox_oldest_age_seconds.clone(),
+    );
+    registry.register(
+        "bus_consumed",
+        "Bus deliveries handled, by consumer and outcome (ack, retry, dead)",
+        m.bus_consumed.clone(),
+    );
+}
+
+pub fn service(name: &str) -> ServiceLabel {
+    ServiceLabel {
+        service: name.to_owned(),
+    }
+}
