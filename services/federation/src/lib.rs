@@ -173,6 +173,11 @@ impl Federation {
                     .clone()
                     .count_destinations(self.db.clone(), shutdown.clone()),
             ),
+            tokio::spawn(mzchat_platform::bus::sample_lag(
+                self.bus.clone(),
+                consumer_spec(),
+                shutdown.clone(),
+            )),
             tokio::spawn(prune(self.db.clone(), shutdown)),
         ]
     }

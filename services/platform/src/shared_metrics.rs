@@ -29,6 +29,12 @@ pub struct SharedMetrics {
     pub outbox_depth: Family<ServiceLabel, Gauge>,
     pub outbox_oldest_age_seconds: Family<ServiceLabel, Gauge<f64, AtomicU64>>,
     pub bus_consumed: Family<ConsumerLabels, Counter>,
+    pub bus_consumer_pending: Family<ConsumerLabel, Gauge>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConsumerLabel {
+    pub consumer: String,
 }
 
 pub fn shared() -> &'static SharedMetrics {
@@ -57,6 +63,11 @@ pub(crate) fn register(registry: &mut Registry) {
         "outbox_oldest_age_seconds",
         "Age of the oldest event waiting in the outbox (0 when empty), by service",
         m.outbox_oldest_age_seconds.clone(),
+    );
+    registry.register(
+        "bus_consumer_pending",
+        "Messages a durable consumer has yet to settle (its lag), by consumer",
+        m.bus_consumer_pending.clone(),
     );
     registry.register(
         "bus_consumed",

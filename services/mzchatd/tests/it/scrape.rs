@@ -15,13 +15,14 @@ use crate::{
 };
 
 /// The series this test expects, as Prometheus names them (counters end in `_total`).
-const EXPECTED: [&str; 15] = [
+const EXPECTED: [&str; 16] = [
     "mzchat_grpc_server_handled_total",
     "mzchat_grpc_server_handling_seconds_bucket",
     "mzchat_outbox_published_total",
     "mzchat_outbox_depth",
     "mzchat_outbox_oldest_age_seconds",
     "mzchat_bus_consumed_total",
+    "mzchat_bus_consumer_pending",
     "mzchat_federation_jobs_total",
     "mzchat_federation_destinations",
     "mzchat_push_delivery_attempts_total",

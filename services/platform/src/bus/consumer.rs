@@ -82,8 +82,35 @@ where
     }
 }
 
+/// How often a consumer's lag is read from the bus.
+const LAG_EVERY: Duration = Duration::from_secs(10);
+
+/// Records the consumer's lag every 10 s until `shutdown`.
+pub async fn sample_lag(bus: Arc<dyn Bus>, spec: ConsumerSpec, shutdown: CancellationToken) {
+    let label = crate::shared_metrics::ConsumerLabel {
+        consumer: spec.durable.clone(),
+    };
+    loop {
+        match bus.pending(&spec).await {
+            Ok(pending) => {
+                crate::shared_metrics::shared()
+                    .bus_consumer_pending
+                    .get_or_create(&label)
+                    .set(i64::try_from(pending).unwrap_or(i64::MAX));
+            }
+            Err(err) => {
+                tracing::debug!(consumer = %spec.durable, error = %err, "cannot read consumer lag")
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(LAG_EVERY) => {}
+        }
+    }
+}
+
 /// Runs a consumer until `shutdown`, starting it again with backoff while the bus cannot take
-/// it (not reachable yet, stream not declared yet).
+/// it (not reachable yet, stream not declared yet); its lag is sampled meanwhile.
 pub async fn consume_forever<H, F>(
     bus: Arc<dyn Bus>,
     spec: ConsumerSpec,
@@ -93,6 +120,7 @@ pub async fn consume_forever<H, F>(
     H: Fn(Envelope) -> F + Send + Sync + Clone,
     F: Future<Output = Result<(), HandlerError>> + Send,
 {
+    tokio::spawn(sample_lag(bus.clone(), spec.clone(), shutdown.clone()));
     let mut backoff = Duration::from_millis(200);
     loop {
         match run_consumer(bus.clone(), spec.clone(), shutdown.clone(), handler.clone()).await {

@@ -252,6 +252,20 @@ impl Bus for LocalBus {
         }
     }
 
+    async fn pending(&self, spec: &ConsumerSpec) -> Result<u64, BusError> {
+        // Messages handed to the consumer and not settled by it (publish waits for them).
+        let state = self.lock();
+        let unsettled = state
+            .attempts
+            .keys()
+            .filter(|(id, durable)| {
+                durable == &spec.durable
+                    && !state.settled.get(id).is_some_and(|s| s.contains(durable))
+            })
+            .count();
+        Ok(unsettled as u64)
+    }
+
     async fn consume(&self, spec: ConsumerSpec) -> Result<mpsc::Receiver<Delivery>, BusError> {
         let (tx, mut rx) = mpsc::unbounded_channel();
         {
@@ -390,6 +404,15 @@ mod tests {
         a.recv().await.expect("a gets it").ack().await.expect("ack");
         let second = b.recv().await.expect("b gets it");
         assert!(!publisher.is_finished());
+        // Lag: a has settled the message (once the publisher has taken its answer), b has not.
+        for _ in 0..100 {
+            if bus.pending(&spec("a")).await == Ok(0) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(bus.pending(&spec("a")).await, Ok(0));
+        assert_eq!(bus.pending(&spec("b")).await, Ok(1));
         second.nak(Duration::from_millis(5)).await.expect("nak");
         assert_eq!(
             publisher.await.expect("join"),
@@ -408,6 +431,7 @@ mod tests {
         again.ack().await.expect("ack");
         assert_eq!(publisher.await.expect("join"), Ok(()));
         assert!(a.try_recv().is_err());
+        assert_eq!(bus.pending(&spec("b")).await, Ok(0));
     }
 
     #[tokio::test]

@@ -17,7 +17,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 
-pub use consumer::{HandlerError, consume_forever, run_consumer};
+pub use consumer::{HandlerError, consume_forever, run_consumer, sample_lag};
 pub use local::LocalBus;
 pub use nats::NatsBus;
 pub use subject::subject_matches;
@@ -90,6 +90,10 @@ pub trait Bus: Send + Sync + 'static {
         &self,
         spec: ConsumerSpec,
     ) -> Result<tokio::sync::mpsc::Receiver<Delivery>, BusError>;
+
+    /// Messages the durable consumer has yet to settle (waiting, or delivered and not yet
+    /// acknowledged): its lag.
+    async fn pending(&self, spec: &ConsumerSpec) -> Result<u64, BusError>;
 
     /// Whether the bus is reachable now (readiness).
     async fn check(&self) -> Result<(), BusError>;

@@ -108,6 +108,20 @@ impl Bus for NatsBus {
         Ok(rx)
     }
 
+    async fn pending(&self, spec: &ConsumerSpec) -> Result<u64, BusError> {
+        let unavailable = |e: &dyn std::fmt::Display| BusError::Unavailable(e.to_string());
+        let stream = self
+            .js
+            .get_stream(self.stream_name(spec.stream))
+            .await
+            .map_err(|e| unavailable(&e))?;
+        let info = stream
+            .consumer_info(&spec.durable)
+            .await
+            .map_err(|e| unavailable(&e))?;
+        Ok(info.num_pending + info.num_ack_pending as u64)
+    }
+
     async fn check(&self) -> Result<(), BusError> {
         match self.js.client().connection_state() {
             async_nats::connection::State::Connected => Ok(()),

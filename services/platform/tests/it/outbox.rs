@@ -218,3 +218,64 @@ async fn an_in_process_bus_lost_mid_stream_loses_no_event() {
     );
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// A durable consumer's lag on JetStream: messages not yet acknowledged, down to none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nats_consumer_reports_its_lag() {
+    use mzchat_platform::bus::{ConsumerSpec, Message, NatsBus, StreamSpec};
+    let url =
+        std::env::var("MZCHAT_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
+    let prefix = unique("lag");
+    let bus = NatsBus::connect(&url, &prefix, 1).await.expect("nats");
+    bus.ensure_stream(&StreamSpec {
+        name: "identity",
+        subjects: vec!["identity.v1.>".into()],
+        work_queue: false,
+        max_age: Duration::from_secs(3600),
+    })
+    .await
+    .expect("stream");
+    let spec = ConsumerSpec {
+        stream: "identity",
+        durable: "lagging".into(),
+        filter: "identity.v1.>".into(),
+        max_deliver: 5,
+        ack_wait: Duration::from_secs(30),
+        ordered: false,
+    };
+    let mut deliveries = bus.consume(spec.clone()).await.expect("consume");
+    for n in 0..3 {
+        bus.publish(Message {
+            subject: "identity.v1.account.registered".into(),
+            id: format!("lag-{n}"),
+            payload: bytes::Bytes::from_static(b"x"),
+            headers: vec![],
+        })
+        .await
+        .expect("publish");
+    }
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        got.push(deliveries.recv().await.expect("delivered"));
+    }
+    assert_eq!(
+        bus.pending(&spec).await.expect("lag"),
+        3,
+        "delivered, none acknowledged"
+    );
+    for delivery in got {
+        delivery.ack().await.expect("ack");
+    }
+    let start = std::time::Instant::now();
+    while bus.pending(&spec).await.expect("lag") != 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the lag never went to 0"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let js = async_nats::jetstream::new(async_nats::connect(&url).await.expect("nats"));
+    let _ = js
+        .delete_stream(format!("{}_IDENTITY", prefix.to_ascii_uppercase()))
+        .await;
+}
