@@ -8,6 +8,7 @@ mod federation;
 mod media;
 mod push;
 mod push_everyone;
+mod rules;
 mod scrape;
 mod smoke;
 mod split;

@@ -15,7 +15,7 @@ use crate::{
 };
 
 /// The series this test expects, as Prometheus names them (counters end in `_total`).
-const EXPECTED: [&str; 16] = [
+pub const EXPECTED: [&str; 16] = [
     "mzchat_grpc_server_handled_total",
     "mzchat_grpc_server_handling_seconds_bucket",
     "mzchat_outbox_published_total",
