@@ -20,7 +20,7 @@ run() {
     (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
     sleep 0.1
   done
-  local load="$target/release/mzchat-loadtest --server http://127.0.0.1:$port"
+  local load="$target/release/mzchat-loadtest --server http://127.0.0.1:$port --json ${RESULTS:-$data/results.jsonl} --server-pid $server"
   echo "$name: started, peak RSS $(peak)"
   for mib in 10 50 100; do
     $load media --clients 1 --mib "$mib"

@@ -17,7 +17,8 @@ for _ in $(seq 100); do
   (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
   sleep 0.1
 done
-load="$target/release/mzchat-loadtest --server http://127.0.0.1:$port"
+results="${RESULTS:-$data/results.jsonl}"
+load="$target/release/mzchat-loadtest --server http://127.0.0.1:$port --json $results --server-pid $server"
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; mzchatd all ${MZCHATD_FLAGS:-(embedded: SQLite, in-process bus)}"
 $load send --senders "${SENDERS:-50}" --seconds "${SECONDS_PER_RUN:-10}"
 $load fanout --streams "${STREAMS:-100}" --messages "${MESSAGES:-20}"

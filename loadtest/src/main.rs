@@ -10,6 +10,7 @@
 
 mod media;
 mod push;
+mod results;
 mod verify;
 
 use std::{
@@ -32,6 +33,12 @@ use tokio::sync::Mutex;
 struct Cli {
     #[arg(long, default_value = "http://127.0.0.1:7600")]
     server: String,
+    /// Append the run's figures to this file as one JSON line.
+    #[arg(long)]
+    json: Option<std::path::PathBuf>,
+    /// The server's process id, to report its CPU time and peak memory over the run.
+    #[arg(long)]
+    server_pid: Option<u32>,
     #[command(subcommand)]
     scenario: Scenario,
 }
@@ -183,6 +190,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 fn report(what: &str, mut samples: Vec<Duration>) {
     samples.sort();
+    results::latency(what, &samples, |p| percentile(&samples, p));
     println!(
         "{what}: n={} p50={:.1}ms p90={:.1}ms p99={:.1}ms max={:.1}ms",
         samples.len(),
@@ -234,10 +242,9 @@ async fn send_scenario(
     }
     let elapsed = started.elapsed().as_secs_f64();
     let samples = latencies.lock().await.clone();
-    println!(
-        "send: {senders} senders, {:.0} messages/s over {elapsed:.1}s",
-        samples.len() as f64 / elapsed
-    );
+    let rate = samples.len() as f64 / elapsed;
+    results::throughput("messages/s", rate);
+    println!("send: {senders} senders, {rate:.0} messages/s over {elapsed:.1}s");
     report("send latency", samples);
     Ok(())
 }
@@ -300,6 +307,7 @@ async fn fanout_scenario(
         let _ = tokio::time::timeout(Duration::from_secs(30), reader).await;
     }
     let samples = latencies.lock().await.clone();
+    results::throughput("deliveries", samples.len() as f64);
     println!(
         "fanout: {streams} streams, {messages} messages, {} deliveries (expected {})",
         samples.len(),
@@ -313,6 +321,8 @@ async fn fanout_scenario(
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let dir = std::env::temp_dir().join(format!("mzchat-load-{}", std::process::id()));
+    let server = cli.server_pid.map(results::Server::watch);
+    let name = cli.scenario.name();
     let result = match cli.scenario {
         Scenario::Send { senders, seconds } => {
             send_scenario(&cli.server, &dir, senders, seconds).await
@@ -340,5 +350,19 @@ async fn main() -> anyhow::Result<()> {
         } => verify::drop_streams(&nats_url, &bus_prefix).await,
     };
     std::fs::remove_dir_all(&dir).ok();
+    results::finish(name, result.is_ok(), server, cli.json.as_deref())?;
     result
+}
+
+impl Scenario {
+    fn name(&self) -> &'static str {
+        match self {
+            Scenario::Send { .. } => "send",
+            Scenario::Fanout { .. } => "fanout",
+            Scenario::Verify { .. } => "verify",
+            Scenario::Push { .. } => "push",
+            Scenario::Media { .. } => "media",
+            Scenario::DropStreams { .. } => "drop-streams",
+        }
+    }
 }

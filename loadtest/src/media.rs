@@ -84,6 +84,11 @@ pub async fn media_scenario(
         "a download came back short: {sizes:?}"
     );
     let total = (clients * mib) as f64;
+    crate::results::throughput("upload MiB/s", total / up.as_secs_f64());
+    crate::results::field(
+        "download_mib_per_s",
+        serde_json::json!(total / down.as_secs_f64()),
+    );
     println!(
         "media: {clients} client(s) x {mib} MiB: upload {:.1} MiB/s ({up:.2?}), download {:.1} MiB/s ({down:.2?})",
         total / up.as_secs_f64(),

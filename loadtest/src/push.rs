@@ -20,7 +20,7 @@ use tokio::{
     sync::Mutex,
 };
 
-use crate::{report, room, user};
+use crate::{report, results, room, user};
 
 /// What the distributor saw: the message id, the endpoint path (which member), the arrival.
 type Arrival = (String, String, Instant);
@@ -163,6 +163,10 @@ pub async fn push_scenario(
         }
     }
     let elapsed = start.elapsed();
+    results::throughput(
+        "deliveries/s",
+        latencies.len() as f64 / elapsed.as_secs_f64(),
+    );
     println!(
         "push: {} of {expected} deliveries ({members} mentioned members x {messages} messages) in {elapsed:.2?}: {:.0} deliveries/s",
         latencies.len(),

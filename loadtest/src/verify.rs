@@ -147,6 +147,7 @@ pub async fn verify_scenario(
         }
     }
     let elapsed = start.elapsed();
+    crate::results::throughput("jobs/s", latencies.len() as f64 / elapsed.as_secs_f64());
     println!(
         "verify: {} of {jobs} jobs done in {elapsed:.2?} against a peer answering in {latency_ms} ms: {:.0} jobs/s",
         latencies.len(),
