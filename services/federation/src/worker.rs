@@ -23,6 +23,7 @@ use mzchat_proto::federation::FederationJob;
 use prost::Message;
 use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tracing::Instrument;
 
 use crate::{
     calls::{self, Effects, Failure},
@@ -113,6 +114,13 @@ impl Worker {
     /// One delivery from the work queue: recorded under a lease, acknowledged, then run. Only a
     /// database failure leaves it to the bus to deliver again.
     pub async fn intake(&self, delivery: Delivery) {
+        // The job's first run continues the trace of the change that queued it.
+        let span = tracing::info_span!("federation.job", subject = %delivery.subject);
+        mzchat_platform::telemetry::follow_trace(&span, &delivery.headers);
+        self.take(delivery).instrument(span).await
+    }
+
+    async fn take(&self, delivery: Delivery) {
         let payload = delivery.payload.clone();
         let job = match FederationJob::decode(payload.as_ref()) {
             Ok(job) if !job.id.is_empty() => job,

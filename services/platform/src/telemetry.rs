@@ -118,6 +118,19 @@ pub fn current_trace_headers() -> Vec<(String, String)> {
     headers
 }
 
+/// Puts the current span's trace context into an outgoing gRPC request, so the server's span
+/// joins this trace.
+pub fn inject_trace<T>(request: &mut tonic::Request<T>) {
+    for (name, value) in current_trace_headers() {
+        if let (Ok(name), Ok(value)) = (
+            tonic::metadata::MetadataKey::from_bytes(name.as_bytes()),
+            value.parse(),
+        ) {
+            request.metadata_mut().insert(name, value);
+        }
+    }
+}
+
 /// Makes `span` a child of the trace context carried in `headers`, if any.
 pub fn follow_trace(span: &tracing::Span, headers: &[(String, String)]) {
     let lookup = HeaderLookup(

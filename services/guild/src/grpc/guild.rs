@@ -511,20 +511,16 @@ impl GuildService for GuildGrpc {
         let (caller, session) = match login {
             None => (caller(&self.keys, &request).await?, None),
             Some(login) => {
-                let response = self
-                    .app
-                    .sessions
-                    .clone()
-                    .login(LoginRequest {
-                        user_id: login.user_id,
-                        certificate: login.certificate,
-                        proof: login.proof,
-                        profile_hint: login.profile_hint,
-                        migration_proof: None,
-                        registration_token: String::new(),
-                    })
-                    .await?
-                    .into_inner();
+                let mut login = tonic::Request::new(LoginRequest {
+                    user_id: login.user_id,
+                    certificate: login.certificate,
+                    proof: login.proof,
+                    profile_hint: login.profile_hint,
+                    migration_proof: None,
+                    registration_token: String::new(),
+                });
+                mzchat_platform::telemetry::inject_trace(&mut login);
+                let response = self.app.sessions.clone().login(login).await?.into_inner();
                 let session = response
                     .session
                     .ok_or_else(|| Status::internal("identity returned no session"))?;

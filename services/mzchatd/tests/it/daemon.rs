@@ -55,6 +55,17 @@ impl Daemon {
 
     /// Starts `mzchatd <mode>`.
     pub fn start_mode(mode: &str, port: u16, data_dir: &Path, extra: &[&str]) -> Self {
+        Self::start_with_env(mode, port, data_dir, extra, &[])
+    }
+
+    /// Starts `mzchatd <mode>` with extra environment variables.
+    pub fn start_with_env(
+        mode: &str,
+        port: u16,
+        data_dir: &Path,
+        extra: &[&str],
+        env: &[(String, String)],
+    ) -> Self {
         let admin_port = free_port();
         let assets_port = free_port();
         std::fs::create_dir_all(data_dir).expect("data dir");
@@ -69,6 +80,7 @@ impl Daemon {
             .args(extra)
             .env_remove("MZCHAT_DATABASE_URL")
             .env_remove("MZCHAT_NATS_URL")
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(std::fs::File::create(&log).expect("log file"))
             .stderr(Stdio::null())
             .spawn()

@@ -18,10 +18,13 @@ impl InternalAuth {
     }
 
     /// Adds the credential to an outgoing internal request.
+    /// Adds the internal credential, and the current trace context so the callee's span
+    /// continues this trace.
     pub fn attach<T>(&self, request: &mut Request<T>) {
         if let Ok(value) = self.token.expose().parse() {
             request.metadata_mut().insert(INTERNAL_TOKEN_HEADER, value);
         }
+        crate::telemetry::inject_trace(request);
     }
 }
 

@@ -50,10 +50,16 @@ pub struct Homeserver {
     pub flags: Vec<String>,
     /// Bus subjects' prefix on the shared NATS (PostgreSQL + NATS only).
     pub bus_prefix: Option<String>,
+    /// Environment of its processes (e.g. where traces go).
+    pub env: Vec<(String, String)>,
 }
 
 impl Homeserver {
     pub fn start(backend: Backend, extra: &[&str]) -> Self {
+        Self::start_with_env(backend, extra, Vec::new())
+    }
+
+    pub fn start_with_env(backend: Backend, extra: &[&str], env: Vec<(String, String)>) -> Self {
         let port = free_port();
         let name = unique("fed");
         let data = std::env::temp_dir().join(format!("mzchatd-{name}"));
@@ -84,6 +90,7 @@ impl Homeserver {
             data,
             flags,
             bus_prefix: (backend == Backend::PostgresNats).then_some(name),
+            env,
         };
         server.resume();
         server
@@ -91,7 +98,9 @@ impl Homeserver {
 
     pub fn resume(&mut self) {
         let flags: Vec<&str> = self.flags.iter().map(String::as_str).collect();
-        self.daemon = Some(Daemon::start_on(self.port, &self.data, &flags));
+        self.daemon = Some(Daemon::start_with_env(
+            "all", self.port, &self.data, &flags, &self.env,
+        ));
     }
 
     /// Another process of this homeserver, e.g. a second federation-sync replica.
@@ -367,3 +376,4 @@ mod migration;
 mod push_expiry;
 mod refusals;
 mod replicas;
+mod trace;
