@@ -28,12 +28,16 @@ lint:
 fmt:
 	$(CARGO) fmt --all
 
-## Benchmarks: release build, then the load scenarios against a scratch homeserver (loopback).
-bench:
+## Benchmarks: release build, then the load scenarios against scratch homeservers (loopback);
+## writes docs/benchmarks.md (table), docs/benchmarks.svg (plot) and docs/benchmarks.jsonl.
+BENCH_RESULTS ?= $(CURDIR)/docs/benchmarks.jsonl
+bench: services-up
 	$(CARGO) build --release -p mzchatd -p mzchat-loadtest
-	loadtest/run.sh
-	loadtest/federation.sh
-	loadtest/media.sh
+	rm -f $(BENCH_RESULTS)
+	RESULTS=$(BENCH_RESULTS) loadtest/run.sh
+	RESULTS=$(BENCH_RESULTS) loadtest/federation.sh
+	RESULTS=$(BENCH_RESULTS) loadtest/media.sh
+	python3 loadtest/report.py $(BENCH_RESULTS) docs/benchmarks.md
 
 ## Regenerate proto/src/gen from the .proto files (no protoc needed).
 proto:

@@ -30,10 +30,11 @@ wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/n
 pids+=($!)
 wait_port "$port"
 sleep 1
-load="$target/release/mzchat-loadtest --server http://127.0.0.1:$port verify --nats-url $nats --bus-prefix $prefix --jobs ${JOBS:-2000} --latency-ms ${LATENCY_MS:-50}"
+load="$target/release/mzchat-loadtest --server http://127.0.0.1:$port --json ${RESULTS:-$data/results.jsonl}"
+verify="verify --nats-url $nats --bus-prefix $prefix --jobs ${JOBS:-2000} --latency-ms ${LATENCY_MS:-50}"
 echo "machine: $(nproc) cores; mzchatd all on PostgreSQL + NATS, federation concurrency ${CONCURRENCY:-16} per replica"
 echo "one federation-sync replica:"
-$load
+$load --label "VerifyUser jobs, one federation-sync replica (${CONCURRENCY:-16} calls each)" $verify
 "$target/release/mzchatd" federation-sync "${common[@]}" --data-dir "$data/sync" \
   --origin "http://127.0.0.1:$port" --identity-internal-url "http://127.0.0.1:$port" \
   --listen "127.0.0.1:$((port + 3))" --admin-listen "127.0.0.1:$((port + 4))" \
@@ -42,4 +43,4 @@ pids+=($!)
 wait_port "$((port + 3))"
 sleep 1
 echo "two federation-sync replicas:"
-$load
+$load --label "VerifyUser jobs, two federation-sync replicas (${CONCURRENCY:-16} calls each)" $verify

@@ -23,10 +23,10 @@ run() {
   local load="$target/release/mzchat-loadtest --server http://127.0.0.1:$port --json ${RESULTS:-$data/results.jsonl} --server-pid $server"
   echo "$name: started, peak RSS $(peak)"
   for mib in 10 50 100; do
-    $load media --clients 1 --mib "$mib"
+    $load --label "media on $name, 1 client x $mib MiB" media --clients 1 --mib "$mib"
     echo "  after one $mib MiB upload and download: peak RSS $(peak)"
   done
-  $load media --clients 10 --mib 10
+  $load --label "media on $name, 10 clients x 10 MiB" media --clients 10 --mib 10
   echo "  after ten clients x 10 MiB: peak RSS $(peak)"
   kill "$server"; wait "$server" 2>/dev/null || true
 }

@@ -19,10 +19,12 @@ for _ in $(seq 100); do
 done
 results="${RESULTS:-$data/results.jsonl}"
 load="$target/release/mzchat-loadtest --server http://127.0.0.1:$port --json $results --server-pid $server"
+backend="SQLite, in-process bus"
+[ -n "${MZCHATD_FLAGS:-}" ] && backend="$MZCHATD_FLAGS"
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; mzchatd all ${MZCHATD_FLAGS:-(embedded: SQLite, in-process bus)}"
-$load send --senders "${SENDERS:-50}" --seconds "${SECONDS_PER_RUN:-10}"
-$load fanout --streams "${STREAMS:-100}" --messages "${MESSAGES:-20}"
-$load push --members "${PUSH_MEMBERS:-50}" --messages "${PUSH_MESSAGES:-20}"
+$load --label "send, ${SENDERS:-50} senders ($backend)" send --senders "${SENDERS:-50}" --seconds "${SECONDS_PER_RUN:-10}"
+$load --label "fanout to ${STREAMS:-100} streams ($backend)" fanout --streams "${STREAMS:-100}" --messages "${MESSAGES:-20}"
+$load --label "push, ${PUSH_MEMBERS:-50} members x ${PUSH_MESSAGES:-20} mentions ($backend)" push --members "${PUSH_MEMBERS:-50}" --messages "${PUSH_MESSAGES:-20}"
 
 # Relayed pushes: the members' home is a second homeserver (embedded), so each push goes
 # guild server -> home server -> distributor.
@@ -36,4 +38,4 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 echo "relayed through a second homeserver (embedded):"
-$load push --home "http://127.0.0.1:$home_port" --members "${RELAY_MEMBERS:-20}" --messages "${PUSH_MESSAGES:-20}"
+$load --label "push relayed B -> A -> distributor, ${RELAY_MEMBERS:-20} members" push --home "http://127.0.0.1:$home_port" --members "${RELAY_MEMBERS:-20}" --messages "${PUSH_MESSAGES:-20}"

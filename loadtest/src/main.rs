@@ -39,6 +39,9 @@ struct Cli {
     /// The server's process id, to report its CPU time and peak memory over the run.
     #[arg(long)]
     server_pid: Option<u32>,
+    /// A name for the run in the JSON (e.g. "send, 50 senders, SQLite").
+    #[arg(long)]
+    label: Option<String>,
     #[command(subcommand)]
     scenario: Scenario,
 }
@@ -350,6 +353,9 @@ async fn main() -> anyhow::Result<()> {
         } => verify::drop_streams(&nats_url, &bus_prefix).await,
     };
     std::fs::remove_dir_all(&dir).ok();
+    if let Some(label) = &cli.label {
+        results::field("label", serde_json::json!(label));
+    }
     results::finish(name, result.is_ok(), server, cli.json.as_deref())?;
     result
 }
