@@ -245,6 +245,7 @@ async fn serve(
             return plain(StatusCode::SERVICE_UNAVAILABLE, "try again shortly\n");
         }
     };
+    app.metrics.served_bytes.inc_by(length);
     response
         .body(Body::from_stream(stream))
         .unwrap_or_else(|_| plain(StatusCode::INTERNAL_SERVER_ERROR, "error\n"))

@@ -74,11 +74,13 @@ pub struct MediaApp {
     pub metrics: MediaMetrics,
 }
 
-/// Bytes stored and files made by this process.
+/// Bytes stored, files made and bytes served by this process.
 #[derive(Clone, Default)]
 pub struct MediaMetrics {
     pub uploaded_bytes: prometheus_client::metrics::counter::Counter,
     pub files_completed: prometheus_client::metrics::counter::Counter,
+    /// Bytes the assets origin started to send (whole files and ranges).
+    pub served_bytes: prometheus_client::metrics::counter::Counter,
 }
 
 impl MediaMetrics {
@@ -92,6 +94,11 @@ impl MediaMetrics {
             "media_files_completed",
             "Uploads completed into files",
             self.files_completed.clone(),
+        );
+        metrics.register(
+            "media_served_bytes",
+            "Bytes the assets origin served (whole files and ranges)",
+            self.served_bytes.clone(),
         );
     }
 }

@@ -15,7 +15,7 @@ use crate::{
 };
 
 /// The series this test expects, as Prometheus names them (counters end in `_total`).
-pub const EXPECTED: [&str; 16] = [
+pub const EXPECTED: [&str; 17] = [
     "mzchat_grpc_server_handled_total",
     "mzchat_grpc_server_handling_seconds_bucket",
     "mzchat_outbox_published_total",
@@ -29,6 +29,7 @@ pub const EXPECTED: [&str; 16] = [
     "mzchat_push_delivery_seconds_bucket",
     "mzchat_media_uploaded_bytes_total",
     "mzchat_media_files_completed_total",
+    "mzchat_media_served_bytes_total",
     "mzchat_event_streams_open",
     "mzchat_presence_online_users",
     "up",
