@@ -29,11 +29,12 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use app::MediaError;
-pub use config::{MAX_CHUNK_BYTES, MIN_CHUNK_BYTES, MediaArgs, MediaSettings, Store, StoreKind};
+pub use config::{MediaArgs, MediaSettings};
 
 use crate::{
     app::MediaApp,
     blob::{BlobError, BlobStore, DiskStore, S3Store},
+    config::Store,
 };
 
 pub const SERVICE: &str = "media";

@@ -31,7 +31,6 @@ const TOKEN_MARGIN: Duration = Duration::from_secs(60);
 
 /// Where FCM is reached, and as whom.
 pub struct Fcm {
-    project_id: String,
     client_email: String,
     key_id: String,
     key: RsaKeyPair,
@@ -69,7 +68,7 @@ impl Fcm {
         let key = RsaKeyPair::from_pkcs8(der.secret_pkcs8_der())
             .map_err(|e| format!("service account private_key is not an RSA key: {e}"))?;
         let token_uri = field(&account, "token_uri")?;
-        let project_id = field(&account, "project_id")?.to_owned();
+        let project_id = field(&account, "project_id")?;
         let send_url = format!(
             "{}/v1/projects/{project_id}/messages:send",
             base_url.trim_end_matches('/')
@@ -97,7 +96,6 @@ impl Fcm {
                 .as_str()
                 .unwrap_or_default()
                 .to_owned(),
-            project_id,
             key,
             token_endpoint,
             send_endpoint,
@@ -243,10 +241,6 @@ impl Fcm {
             }
         }
         Ok(answer)
-    }
-
-    pub fn project_id(&self) -> &str {
-        &self.project_id
     }
 }
 

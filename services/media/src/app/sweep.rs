@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 use super::{MediaApp, Result, object_key};
 use crate::store::{
     files,
-    uploads::{self, ABORTED, COMPLETE, COMPLETING, OPEN},
+    uploads::{self, ABORTED, COMPLETE, OPEN},
 };
 
 /// A completion running longer than this is taken to have died.
@@ -23,17 +23,11 @@ impl MediaApp {
         let mut cleared = 0;
         for upload in uploads::expired(&self.db, now, BATCH).await? {
             if upload.state != COMPLETE {
-                // Taken from a completion still running only once it is stale; it then finds
-                // the upload aborted and writes no file.
+                // OPEN, or COMPLETING only once stale (a completion still running keeps its
+                // upload; a dead one's is taken, and a late finish then writes no file).
                 let stale = Some(now - COMPLETING_STALE_MS);
-                if upload.state == OPEN
+                if upload.state != ABORTED
                     && !uploads::transition(&self.db, &upload.id, OPEN, ABORTED, now, stale).await?
-                {
-                    continue;
-                }
-                if upload.state == COMPLETING
-                    && !uploads::transition(&self.db, &upload.id, COMPLETING, ABORTED, now, stale)
-                        .await?
                 {
                     continue;
                 }
