@@ -28,13 +28,15 @@ lint:
 fmt:
 	$(CARGO) fmt --all
 
-## Benchmarks: release build, then the load scenarios against scratch homeservers (loopback);
+## Benchmarks: release build, then the load scenarios against scratch homeservers (loopback),
+## embedded (SQLite) and on PostgreSQL + NATS;
 ## writes docs/benchmarks.md (table), docs/benchmarks.svg (plot) and docs/benchmarks.jsonl.
 BENCH_RESULTS ?= $(CURDIR)/docs/benchmarks.jsonl
 bench: services-up
 	$(CARGO) build --release -p mzchatd -p mzchat-loadtest
 	rm -f $(BENCH_RESULTS)
 	RESULTS=$(BENCH_RESULTS) loadtest/run.sh
+	RESULTS=$(BENCH_RESULTS) BACKEND=postgres loadtest/run.sh
 	RESULTS=$(BENCH_RESULTS) loadtest/federation.sh
 	RESULTS=$(BENCH_RESULTS) loadtest/media.sh
 	python3 loadtest/report.py $(BENCH_RESULTS) docs/benchmarks.md

@@ -76,6 +76,11 @@ def main():
             f"{fmt(lat.get('p90'))} | {fmt(lat.get('p99'))} | {fmt(lat.get('max'))} | {cpu} | {rss} |"
         )
     lines += ["", f"![latency per run]({os.path.basename(plot)})", ""]
+    # The targets, profiles and before/after figures are written by hand beside this script.
+    notes = os.path.join(os.path.dirname(os.path.abspath(__file__)), "performance.md")
+    if os.path.exists(notes):
+        with open(notes) as f:
+            lines += ["", f.read().strip(), ""]
     with open(out, "w") as f:
         f.write("\n".join(lines))
 

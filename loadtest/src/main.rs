@@ -7,7 +7,9 @@
 //! `verify`: VerifyUser jobs through federation-sync against a peer with fixed latency.
 //! `push`: mention pushes to distributors served by the load generator.
 //! `media`: uploads and downloads of files, several clients at once.
+//! `join`: federated joins (login included) while the users' home server is down.
 
+mod join;
 mod media;
 mod push;
 mod results;
@@ -20,6 +22,7 @@ use std::{
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use futures::{StreamExt, TryStreamExt};
 use mzchat_client::{Client, KeyStore, LocalIdentity};
 use mzchat_proto::guild::{
     CreateGuildRequest, CreateInviteRequest, JoinInviteRequest, ListChannelsRequest,
@@ -89,6 +92,18 @@ enum Scenario {
         #[arg(long, default_value_t = 50)]
         mib: usize,
     },
+    /// Federated joins: users homed on `home` join a guild of the server while their home is
+    /// down (the scenario stops `home_pid` after registering them).
+    Join {
+        #[arg(long)]
+        home: String,
+        #[arg(long)]
+        home_pid: u32,
+        #[arg(long, default_value_t = 500)]
+        users: usize,
+        #[arg(long, default_value_t = 10)]
+        concurrency: usize,
+    },
     /// Removes the JetStream streams a benchmark's homeserver created under `bus_prefix`.
     DropStreams {
         #[arg(long, default_value = "nats://127.0.0.1:4222")]
@@ -98,9 +113,23 @@ enum Scenario {
     },
 }
 
+/// Requests in flight while a scenario sets up its users and guild.
+const SETUP_CONCURRENCY: usize = 16;
+
+/// `count` users of `origin`, logged in.
+async fn users(origin: &str, dir: &std::path::Path, count: usize) -> anyhow::Result<Vec<Client>> {
+    futures::stream::iter(0..count)
+        .map(|_| user(origin, dir))
+        .buffer_unordered(SETUP_CONCURRENCY)
+        .try_collect()
+        .await
+}
+
 struct Room {
     guild: String,
     channel: String,
+    /// An invite link of the guild (no limit on uses or age).
+    invite_link: String,
 }
 
 async fn user(origin: &str, dir: &std::path::Path) -> anyhow::Result<Client> {
@@ -164,23 +193,34 @@ async fn room(origin: &str, owner: &Client, members: &[Client]) -> anyhow::Resul
         .into_inner()
         .invite
         .context("invite")?;
-    for member in members {
-        GuildServiceClient::new(member.channel(origin)?)
-            .join_invite(
-                member
-                    .authed(
-                        origin,
-                        JoinInviteRequest {
-                            token: invite.token.clone(),
-                            login: None,
-                        },
-                    )
-                    .await?,
-            )
-            .await?;
-        member.refresh(origin).await?;
-    }
-    Ok(Room { guild, channel })
+    // Joined a few at a time: setting up a thousand members one by one takes minutes.
+    let token = &invite.token;
+    futures::stream::iter(members)
+        .map(|member| async move {
+            GuildServiceClient::new(member.channel(origin)?)
+                .join_invite(
+                    member
+                        .authed(
+                            origin,
+                            JoinInviteRequest {
+                                token: token.clone(),
+                                login: None,
+                            },
+                        )
+                        .await?,
+                )
+                .await?;
+            member.refresh(origin).await?;
+            anyhow::Ok(())
+        })
+        .buffer_unordered(SETUP_CONCURRENCY)
+        .try_collect::<Vec<()>>()
+        .await?;
+    Ok(Room {
+        guild,
+        channel,
+        invite_link: invite.link,
+    })
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -211,10 +251,7 @@ async fn send_scenario(
     seconds: u64,
 ) -> anyhow::Result<()> {
     let owner = user(origin, dir).await?;
-    let mut members = Vec::new();
-    for _ in 0..senders {
-        members.push(user(origin, dir).await?);
-    }
+    let members = users(origin, dir, senders).await?;
     let room = Arc::new(room(origin, &owner, &members).await?);
     let latencies = Arc::new(Mutex::new(Vec::new()));
     let end = Instant::now() + Duration::from_secs(seconds);
@@ -259,10 +296,7 @@ async fn fanout_scenario(
     messages: usize,
 ) -> anyhow::Result<()> {
     let owner = user(origin, dir).await?;
-    let mut members = Vec::new();
-    for _ in 0..streams {
-        members.push(user(origin, dir).await?);
-    }
+    let members = users(origin, dir, streams).await?;
     let room = room(origin, &owner, &members).await?;
     let sent: Arc<Mutex<std::collections::HashMap<String, Instant>>> = Arc::default();
     let latencies = Arc::new(Mutex::new(Vec::new()));
@@ -347,6 +381,12 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Media { clients, mib } => {
             media::media_scenario(&cli.server, &dir, clients, mib).await
         }
+        Scenario::Join {
+            home,
+            home_pid,
+            users,
+            concurrency,
+        } => join::join_scenario(&cli.server, &home, home_pid, &dir, users, concurrency).await,
         Scenario::DropStreams {
             nats_url,
             bus_prefix,
@@ -368,6 +408,7 @@ impl Scenario {
             Scenario::Verify { .. } => "verify",
             Scenario::Push { .. } => "push",
             Scenario::Media { .. } => "media",
+            Scenario::Join { .. } => "join",
             Scenario::DropStreams { .. } => "drop-streams",
         }
     }

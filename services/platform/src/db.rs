@@ -137,3 +137,62 @@ pub fn now_millis() -> i64 {
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
 }
+
+/// `INSERT INTO table (columns)` of `rows` rows of parameters, in order. On PostgreSQL the same
+/// statement first takes the transaction-scoped advisory lock named `lock` in the current schema:
+/// writers that must commit in the order they insert (an outbox, an event log) queue on it, and
+/// taking it in the insert saves a round trip while everyone else waits.
+pub fn locked_insert_sql(
+    backend: DbBackend,
+    lock: &str,
+    table: &str,
+    columns: &[&str],
+    rows: usize,
+) -> String {
+    let columns_list = columns.join(", ");
+    let mut n = 0;
+    let tuples: Vec<String> = (0..rows)
+        .map(|_| {
+            let params: Vec<String> = columns
+                .iter()
+                .map(|_| {
+                    n += 1;
+                    if backend == DbBackend::Postgres {
+                        format!("${n}")
+                    } else {
+                        "?".into()
+                    }
+                })
+                .collect();
+            format!("({})", params.join(", "))
+        })
+        .collect();
+    let values = tuples.join(", ");
+    if backend == DbBackend::Postgres {
+        format!(
+            "WITH locked AS (SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.{lock}'))) \
+             INSERT INTO {table} ({columns_list}) \
+             SELECT v.* FROM locked, (VALUES {values}) AS v({columns_list})"
+        )
+    } else {
+        format!("INSERT INTO {table} ({columns_list}) VALUES {values}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locked_insert_numbers_every_parameter_and_locks_only_on_postgres() {
+        assert_eq!(
+            locked_insert_sql(DbBackend::Postgres, "log", "t", &["a", "b"], 2),
+            "WITH locked AS (SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.log'))) \
+             INSERT INTO t (a, b) SELECT v.* FROM locked, (VALUES ($1, $2), ($3, $4)) AS v(a, b)"
+        );
+        assert_eq!(
+            locked_insert_sql(DbBackend::Sqlite, "log", "t", &["a", "b"], 2),
+            "INSERT INTO t (a, b) VALUES (?, ?), (?, ?)"
+        );
+    }
+}

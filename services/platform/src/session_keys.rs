@@ -11,6 +11,7 @@ use ed25519_dalek::VerifyingKey;
 use mzchat_proto::identity::{
     GetServerInfoRequest, server_info_service_client::ServerInfoServiceClient,
 };
+use sha2::{Digest, Sha256};
 use tokio::sync::Mutex;
 use tonic::transport::Channel;
 
@@ -18,12 +19,17 @@ use crate::session_token::{self, Claims, TokenError};
 
 /// At most one fetch per this interval, however many unknown keys show up.
 const MIN_FETCH_INTERVAL: Duration = Duration::from_secs(1);
+/// Tokens whose signature was checked, remembered so a client's every call does not verify an
+/// Ed25519 signature again; emptied when full.
+const VERIFIED_CAPACITY: usize = 4096;
 
 pub struct SessionKeys {
     client: ServerInfoServiceClient<Channel>,
     issuer: String,
     keys: RwLock<HashMap<String, VerifyingKey>>,
     last_fetch: Mutex<Option<Instant>>,
+    /// SHA-256 of a token -> its claims, for tokens that verified.
+    verified: RwLock<HashMap<[u8; 32], Claims>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +52,7 @@ impl SessionKeys {
             issuer: issuer.to_owned(),
             keys: RwLock::default(),
             last_fetch: Mutex::new(None),
+            verified: RwLock::default(),
         })
     }
 
@@ -65,22 +72,34 @@ impl SessionKeys {
     }
 
     pub async fn verify(&self, token: &str, now: i64) -> Result<Claims, TokenError> {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let known = read(&self.verified).get(&digest).cloned();
+        if let Some(claims) = known {
+            // Signature and issuer were checked; expiry depends on the time.
+            return if now >= claims.exp {
+                Err(TokenError::Expired)
+            } else {
+                Ok(claims)
+            };
+        }
         let check = || session_token::verify(token, |kid| self.key(kid), &self.issuer, now);
-        match check() {
+        let claims = match check() {
             Err(TokenError::UnknownKey) => {
                 self.fetch().await;
                 check()
             }
             other => other,
+        }?;
+        let mut verified = self.verified.write().unwrap_or_else(|e| e.into_inner());
+        if verified.len() >= VERIFIED_CAPACITY {
+            verified.clear();
         }
+        verified.insert(digest, claims.clone());
+        Ok(claims)
     }
 
     fn key(&self, kid: &str) -> Option<VerifyingKey> {
-        self.keys
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(kid)
-            .copied()
+        read(&self.keys).get(kid).copied()
     }
 
     async fn fetch(&self) {
@@ -111,5 +130,52 @@ impl SessionKeys {
                 tracing::warn!(code = ?status.code(), message = status.message(), "cannot fetch session keys")
             }
         }
+    }
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use ed25519_dalek::SigningKey;
+
+    use super::*;
+
+    fn claims() -> Claims {
+        Claims {
+            iss: "https://a.example".into(),
+            sub: "user".into(),
+            did: "phone".into(),
+            iat: 1_000,
+            exp: 4_600,
+            jti: "j".into(),
+            home: "https://a.example".into(),
+            guild_roles: Default::default(),
+            permission_versions_by_guild: Default::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_remembered_token_still_expires_and_a_forged_one_is_not_remembered() {
+        let keys = SessionKeys::new("http://127.0.0.1:1", "https://a.example").expect("keys");
+        let key = SigningKey::from_bytes(&[9; 32]);
+        keys.keys
+            .write()
+            .expect("lock")
+            .insert("k1".into(), key.verifying_key());
+        let token = session_token::encode(&claims(), "k1", &key).expect("encode");
+        assert_eq!(keys.verify(&token, 2_000).await, Ok(claims()));
+        assert_eq!(read(&keys.verified).len(), 1);
+        assert_eq!(keys.verify(&token, 2_001).await, Ok(claims()));
+        assert_eq!(keys.verify(&token, 4_600).await, Err(TokenError::Expired));
+        let forged = session_token::encode(&claims(), "k1", &SigningKey::from_bytes(&[1; 32]))
+            .expect("encode");
+        assert_eq!(
+            keys.verify(&forged, 2_000).await,
+            Err(TokenError::Signature)
+        );
+        assert_eq!(read(&keys.verified).len(), 1);
     }
 }

@@ -29,7 +29,15 @@ pub struct SharedMetrics {
     pub outbox_depth: Family<ServiceLabel, Gauge>,
     pub outbox_oldest_age_seconds: Family<ServiceLabel, Gauge<f64, AtomicU64>>,
     pub bus_consumed: Family<ConsumerLabels, Counter>,
+    pub bus_published: Family<StreamLabel, Counter>,
     pub bus_consumer_pending: Family<ConsumerLabel, Gauge>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StreamLabel {
+    /// A declared stream's name; `ephemeral` for messages never stored, `none` for a subject no
+    /// stream takes (a bug: JetStream refuses it).
+    pub stream: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -65,6 +73,11 @@ pub(crate) fn register(registry: &mut Registry) {
         m.outbox_oldest_age_seconds.clone(),
     );
     registry.register(
+        "bus_published",
+        "Messages published to the bus, by stream (ephemeral: typing and presence pulses)",
+        m.bus_published.clone(),
+    );
+    registry.register(
         "bus_consumer_pending",
         "Messages a durable consumer has yet to settle (its lag), by consumer",
         m.bus_consumer_pending.clone(),
@@ -80,4 +93,21 @@ pub fn service(name: &str) -> ServiceLabel {
     ServiceLabel {
         service: name.to_owned(),
     }
+}
+
+/// Counts a message published durably on `subject`, under its stream.
+pub fn count_published(subject: &str) {
+    count_in_stream(crate::bus::streams::of_subject(subject).unwrap_or("none"));
+}
+
+/// Counts a message published without being stored (typing and presence pulses).
+pub fn count_published_ephemeral() {
+    count_in_stream("ephemeral");
+}
+
+fn count_in_stream(stream: &'static str) {
+    shared()
+        .bus_published
+        .get_or_create(&StreamLabel { stream })
+        .inc();
 }

@@ -3,12 +3,12 @@
 use std::time::{Duration, Instant};
 
 use mzchat_proto::guild::{
-    MessageCreated, MessageDeleted, MessagePinned, MessageUnpinned, MessageUpdated, ReactionAdded,
-    ReactionRemoved, TypingStarted, event::Payload,
+    MessageDeleted, MessagePinned, MessageUnpinned, MessageUpdated, ReactionAdded, ReactionRemoved,
+    TypingStarted, event::Payload,
 };
 use sea_orm::{ConnectionTrait, TransactionTrait};
 
-use super::{Caller, GuildApp, access::Access, now, page_size};
+use super::{Caller, GuildApp, access::Access, message_writer::MessageWriter, now, page_size};
 use crate::{
     convert,
     domain::{
@@ -108,8 +108,7 @@ impl GuildApp {
         let attachments = self
             .resolve_attachments(caller.user_id(), &draft.attachment_file_ids)
             .await?;
-        let txn = self.db.begin().await?;
-        self.check_mentions(&txn, &access, &draft).await?;
+        self.check_mentions(&self.db, &access, &draft).await?;
         let draft_message = Message {
             id: uuid::Uuid::now_v7().to_string(),
             guild_id: access.guild.id.clone(),
@@ -125,16 +124,10 @@ impl GuildApp {
             pinned: false,
             reactions: vec![],
         };
-        let (stored, new) = store::messages::insert(&txn, &draft_message).await?;
-        if new {
-            let created = MessageCreated {
-                message: Some(convert::message(&stored, &self.config.server.assets_origin)),
-            };
-            self.record(&txn, &stored.guild_id, Payload::MessageCreated(created))
-                .await?;
-        }
-        txn.commit().await?;
-        self.outbox.wake();
+        let writer = self.writer.get_or_init(|| {
+            MessageWriter::start(self.db.clone(), self.outbox.clone(), self.config.clone())
+        });
+        let (stored, _new) = writer.write(draft_message).await?;
         Ok(stored)
     }
 
@@ -520,12 +513,13 @@ impl GuildApp {
         });
         // The same encoded Event as stored events, but only on the bus, never in the log.
         let event = guild_event(&access.guild.id, payload);
-        if let Err(err) = self
+        match self
             .bus
             .publish_ephemeral(&event.subject, event.payload.into())
             .await
         {
-            tracing::debug!(error = %err, "typing notice not sent");
+            Ok(()) => mzchat_platform::shared_metrics::count_published_ephemeral(),
+            Err(err) => tracing::debug!(error = %err, "typing notice not sent"),
         }
         Ok(())
     }

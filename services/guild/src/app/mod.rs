@@ -8,9 +8,11 @@ mod channels;
 mod guilds;
 mod invites;
 mod members;
+mod message_writer;
 mod messages;
 mod presence;
 pub mod push_targets;
+mod recent;
 mod roles;
 mod stream;
 
@@ -20,7 +22,12 @@ use std::{
     time::Instant,
 };
 
-use mzchat_platform::{bus::Bus, grpc::InternalAuth, outbox::Outbox, session_token::Claims};
+use mzchat_platform::{
+    bus::Bus,
+    grpc::InternalAuth,
+    outbox::{Outbox, OutboxEvent},
+    session_token::Claims,
+};
 use mzchat_proto::guild::event::Payload;
 use mzchat_proto::identity::{
     IssueSessionRequest, session_internal_service_client::SessionInternalServiceClient,
@@ -65,6 +72,10 @@ pub struct GuildApp {
     pub(crate) outbox: Outbox,
     pub(crate) bus: Arc<dyn Bus>,
     pub(crate) cache: cache::PermissionCache,
+    /// The newest events, read once for all of this process's event streams.
+    recent: recent::RecentEvents,
+    /// Writes message sends in batches (started with the first send).
+    writer: std::sync::OnceLock<message_writer::MessageWriter>,
     /// Last typing notice per (user, channel), for the rate limit (per process).
     typing: Mutex<HashMap<(String, String), Instant>>,
     identity: SessionInternalServiceClient<Channel>,
@@ -116,6 +127,8 @@ impl GuildApp {
             outbox,
             bus,
             cache: cache::PermissionCache::default(),
+            recent: Default::default(),
+            writer: Default::default(),
             typing: Mutex::default(),
             sessions: SessionServiceClient::new(identity.clone()),
             identity: SessionInternalServiceClient::new(identity),
@@ -123,18 +136,31 @@ impl GuildApp {
         }
     }
 
-    /// Records an event of `guild_id` in the transaction of the change: appended to the event log
-    /// (what streams read and resume from) and queued in the outbox (the bus wakes streams).
+    /// Records an event of `guild_id` in the transaction of the change.
     pub(crate) async fn record(
         &self,
         txn: &impl ConnectionTrait,
         guild_id: &str,
         payload: Payload,
     ) -> Result<()> {
-        let event = guild_event(guild_id, payload);
-        store::events::append(txn, guild_id, &event.id, &event.payload, now()).await?;
-        self.outbox.enqueue(txn, event).await?;
-        Ok(())
+        self.record_all(txn, vec![(guild_id.to_owned(), payload)])
+            .await
+    }
+
+    /// Records events, in order, in the transaction of the change (see `record_events`).
+    pub(crate) async fn record_all(
+        &self,
+        txn: &impl ConnectionTrait,
+        events: Vec<(String, Payload)>,
+    ) -> Result<()> {
+        let events = events
+            .into_iter()
+            .map(|(guild_id, payload)| {
+                let event = guild_event(&guild_id, payload);
+                (guild_id, event)
+            })
+            .collect();
+        record_events(&self.outbox, txn, events).await
     }
 
     /// Asks identity for a token carrying the caller's guilds as they are now. A failure is not
@@ -159,4 +185,32 @@ impl GuildApp {
             }
         }
     }
+}
+
+/// Records events of (guild, event) in the transaction of the change, in order: queued in the
+/// outbox (the bus wakes streams) and appended to the event log (what streams read and resume
+/// from). The outbox first, then the log, always: on PostgreSQL each takes a lock until commit,
+/// and one order everywhere means they cannot deadlock.
+pub(crate) async fn record_events(
+    outbox: &Outbox,
+    txn: &impl ConnectionTrait,
+    events: Vec<(String, OutboxEvent)>,
+) -> Result<()> {
+    let logged: Vec<(String, String, Vec<u8>)> = events
+        .iter()
+        .map(|(g, e)| (g.clone(), e.id.clone(), e.payload.clone()))
+        .collect();
+    outbox
+        .enqueue_many(txn, events.into_iter().map(|(_, e)| e).collect())
+        .await?;
+    let rows: Vec<store::events::NewEvent> = logged
+        .iter()
+        .map(|(guild_id, event_id, payload)| store::events::NewEvent {
+            guild_id,
+            event_id,
+            payload,
+        })
+        .collect();
+    store::events::append(txn, &rows, now()).await?;
+    Ok(())
 }

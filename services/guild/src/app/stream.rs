@@ -1,15 +1,15 @@
 //! Admission and reads for SubscribeEvents (PROTOCOL.md section 10). The stream itself (timers,
 //! wake-ups, sending) lives in `grpc::events`.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::Arc};
 
-use super::{Caller, GuildApp};
+use super::{Caller, GuildApp, recent::Entry};
 use crate::{
     domain::{
         GuildError, Result, invalid,
         permissions::{MemberPermissions, VIEW_CHANNELS},
     },
-    store::{self, events::Logged},
+    store,
 };
 
 /// What a stream was admitted to.
@@ -97,7 +97,7 @@ impl GuildApp {
         guilds: &[String],
         cursor: i64,
         limit: u64,
-    ) -> Result<Vec<Logged>> {
-        Ok(store::events::after(&self.db, guilds, cursor, limit).await?)
+    ) -> Result<Vec<Arc<Entry>>> {
+        Ok(self.recent.after(&self.db, guilds, cursor, limit).await?)
     }
 }

@@ -131,13 +131,12 @@ async fn drain(
             }
         };
         let full = batch.len() as u64 == BATCH;
-        for logged in batch {
-            cursor = logged.seq;
-            let Ok(mut event) = Event::decode(logged.payload.as_slice()) else {
-                tracing::error!(seq = logged.seq, "undecodable event in the log");
+        for entry in batch {
+            cursor = entry.seq;
+            let Some(mut event) = entry.event.clone() else {
                 continue;
             };
-            event.cursor = logged.seq.to_string();
+            event.cursor = entry.seq.to_string();
             // Checked before visibility: a change in a guild the caller cannot view still means
             // the token is out of date.
             let outdated = match &event.payload {
@@ -149,7 +148,7 @@ async fn drain(
                     .then(|| (changed.guild_id.clone(), changed.version)),
                 _ => None,
             };
-            if start.may_view(&logged.guild_id) && !send(out, event).await {
+            if start.may_view(&entry.guild_id) && !send(out, event).await {
                 return None;
             }
             if let Some((guild_id, version)) = outdated {

@@ -10,44 +10,50 @@ pub struct Logged {
     pub payload: Vec<u8>,
 }
 
-/// Appends an event in the caller's transaction; returns its position.
+/// An event to append: its guild, id and encoded `Event`.
+pub struct NewEvent<'a> {
+    pub guild_id: &'a str,
+    pub event_id: &'a str,
+    pub payload: &'a [u8],
+}
+
+/// Appends events, in order, in the caller's transaction.
 ///
-/// On PostgreSQL the transaction first takes an advisory lock held until it ends, so
+/// On PostgreSQL the statement first takes an advisory lock held until the transaction ends, so
 /// transactions append one after another and positions are handed out in commit order: a
 /// reader never sees a position before a lower one commits. (SQLite has one writer at a time.)
 /// Call it after the transaction's other writes, so the lock is held only to the commit.
 pub async fn append(
     conn: &impl ConnectionTrait,
-    guild_id: &str,
-    event_id: &str,
-    payload: &[u8],
+    events: &[NewEvent<'_>],
     now: i64,
-) -> Result<i64, DbErr> {
+) -> Result<(), DbErr> {
+    if events.is_empty() {
+        return Ok(());
+    }
     let backend = conn.get_database_backend();
-    let sql = match backend {
-        DbBackend::Postgres => {
-            // One lock per schema: services and deployments sharing a cluster do not contend.
-            conn.execute_unprepared(
-                "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.guild_events'))",
-            )
-            .await?;
-            "INSERT INTO guild_events (guild_id, event_id, payload, created_at) VALUES ($1, $2, $3, $4) RETURNING seq"
-        }
-        _ => {
-            "INSERT INTO guild_events (guild_id, event_id, payload, created_at) VALUES (?, ?, ?, ?) RETURNING seq"
-        }
-    };
-    let values: [Value; 4] = [
-        guild_id.into(),
-        event_id.into(),
-        payload.to_vec().into(),
-        now.into(),
-    ];
-    let row = conn
-        .query_one_raw(Statement::from_sql_and_values(backend, sql, values))
-        .await?
-        .ok_or_else(|| DbErr::Custom("insert returned no row".into()))?;
-    row.try_get::<i64>("", "seq")
+    let columns = ["guild_id", "event_id", "payload", "created_at"];
+    let sql = mzchat_platform::db::locked_insert_sql(
+        backend,
+        "guild_events",
+        "guild_events",
+        &columns,
+        events.len(),
+    );
+    let values: Vec<Value> = events
+        .iter()
+        .flat_map(|e| {
+            [
+                e.guild_id.into(),
+                e.event_id.into(),
+                e.payload.to_vec().into(),
+                now.into(),
+            ]
+        })
+        .collect();
+    conn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await
+        .map(|_| ())
 }
 
 /// Events of `guilds` after `after`, oldest first.
@@ -84,15 +90,36 @@ pub async fn after(
     let rows = conn
         .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
         .await?;
-    rows.into_iter()
-        .map(|row| {
-            Ok(Logged {
-                seq: row.try_get("", "seq")?,
-                guild_id: row.try_get("", "guild_id")?,
-                payload: row.try_get("", "payload")?,
-            })
-        })
-        .collect()
+    rows.iter().map(logged).collect()
+}
+
+/// Events of every guild after `after`, oldest first.
+pub async fn all_after(
+    conn: &impl ConnectionTrait,
+    after: i64,
+    limit: u64,
+) -> Result<Vec<Logged>, DbErr> {
+    let backend = conn.get_database_backend();
+    let param = if backend == DbBackend::Postgres {
+        "$1"
+    } else {
+        "?"
+    };
+    let sql = format!(
+        "SELECT seq, guild_id, payload FROM guild_events WHERE seq > {param} ORDER BY seq LIMIT {limit}"
+    );
+    let rows = conn
+        .query_all_raw(Statement::from_sql_and_values(backend, sql, [after.into()]))
+        .await?;
+    rows.iter().map(logged).collect()
+}
+
+fn logged(row: &sea_orm::QueryResult) -> Result<Logged, DbErr> {
+    Ok(Logged {
+        seq: row.try_get("", "seq")?,
+        guild_id: row.try_get("", "guild_id")?,
+        payload: row.try_get("", "payload")?,
+    })
 }
 
 /// The newest position (0 when empty).

@@ -71,10 +71,8 @@ fn json(list: &[String]) -> String {
     serde_json::to_string(list).unwrap_or_else(|_| "[]".into())
 }
 
-/// Stores a message; when its nonce was used before in the channel by the same author,
-/// stores nothing and returns the earlier message instead.
-pub async fn insert(conn: &impl ConnectionTrait, m: &Message) -> Result<(Message, bool), DbErr> {
-    let inserted = message::Entity::insert(message::ActiveModel {
+fn active(m: &Message) -> message::ActiveModel {
+    message::ActiveModel {
         id: Set(m.id.clone()),
         guild_id: Set(m.guild_id.clone()),
         channel_id: Set(m.channel_id.clone()),
@@ -88,29 +86,47 @@ pub async fn insert(conn: &impl ConnectionTrait, m: &Message) -> Result<(Message
         edited_at: Set(None),
         pinned_at: Set(None),
         pinned_by: Set(None),
-    })
-    .on_conflict(
-        OnConflict::columns([
-            message::Column::ChannelId,
-            message::Column::AuthorId,
-            message::Column::Nonce,
-        ])
-        .do_nothing()
-        .to_owned(),
-    )
-    .exec_without_returning(conn)
-    .await?;
-    if inserted == 1 {
-        return Ok((m.clone(), true));
     }
-    let earlier = message::Entity::find()
-        .filter(message::Column::ChannelId.eq(m.channel_id.as_str()))
-        .filter(message::Column::AuthorId.eq(m.author_id.as_str()))
-        .filter(message::Column::Nonce.eq(m.nonce.clone()))
-        .one(conn)
-        .await?
-        .ok_or_else(|| DbErr::RecordNotFound("message behind a nonce conflict".into()))?;
-    Ok((to_message(earlier), false))
+}
+
+/// Stores messages with one statement. A message whose nonce its author used before in the
+/// channel is not stored; the earlier message is returned in its place, marked not new.
+pub async fn insert(
+    conn: &impl ConnectionTrait,
+    messages: &[Message],
+) -> Result<Vec<(Message, bool)>, DbErr> {
+    if messages.is_empty() {
+        return Ok(vec![]);
+    }
+    let inserted = message::Entity::insert_many(messages.iter().map(active))
+        .on_conflict(
+            OnConflict::columns([
+                message::Column::ChannelId,
+                message::Column::AuthorId,
+                message::Column::Nonce,
+            ])
+            .do_nothing()
+            .to_owned(),
+        )
+        .exec_without_returning(conn)
+        .await?;
+    if inserted == messages.len() as u64 {
+        return Ok(messages.iter().map(|m| (m.clone(), true)).collect());
+    }
+    // Some nonces were taken: look each message up by its nonce to tell which.
+    let mut stored = Vec::with_capacity(messages.len());
+    for m in messages {
+        let found = message::Entity::find()
+            .filter(message::Column::ChannelId.eq(m.channel_id.as_str()))
+            .filter(message::Column::AuthorId.eq(m.author_id.as_str()))
+            .filter(message::Column::Nonce.eq(m.nonce.clone()))
+            .one(conn)
+            .await?
+            .ok_or_else(|| DbErr::RecordNotFound("message behind a nonce conflict".into()))?;
+        let new = found.id == m.id;
+        stored.push((to_message(found), new));
+    }
+    Ok(stored)
 }
 
 pub async fn find(

@@ -78,6 +78,7 @@ both_backends!(
     history_pages_in_both_directions,
     only_authors_edit_and_moderators_delete,
     a_retried_send_with_the_same_nonce_is_one_message,
+    concurrent_sends_sharing_nonces_are_one_message_each,
     mentions_are_checked,
     pins_and_reactions_follow_permissions,
     typing_is_ephemeral_and_rate_limited,
@@ -228,6 +229,35 @@ async fn a_retried_send_with_the_same_nonce_is_one_message(backend: Backend) {
         history(&ada, &room, None, 10).await.expect("history").len(),
         1
     );
+    server.finish().await;
+}
+
+/// Sends that arrive together are written together (one transaction); a nonce repeated within
+/// such a batch, or across batches, still makes one message, and every sender gets its id.
+async fn concurrent_sends_sharing_nonces_are_one_message_each(backend: Backend) {
+    const NONCES: usize = 30;
+    let server = Homeserver::start(backend).await;
+    let (ada, grace) = (server.user().await, server.user().await);
+    let room = room(&ada, &[&grace]).await;
+    let (room, grace) = (&room, &grace);
+    let sends = (0..NONCES).flat_map(|n| {
+        (0..3).map(move |_| {
+            let request = SendMessageRequest {
+                nonce: format!("n{n}"),
+                ..text(room, &format!("m{n}"))
+            };
+            async move { (n, send(grace, request).await.expect("send")) }
+        })
+    });
+    let sent = futures::future::join_all(sends).await;
+    let mut ids = std::collections::HashMap::new();
+    for (n, message) in &sent {
+        assert_eq!(message.content, format!("m{n}"));
+        let first = ids.entry(*n).or_insert_with(|| message.id.clone());
+        assert_eq!(*first, message.id, "every send of nonce n{n} answers one message");
+    }
+    let stored = history(&ada, room, None, 100).await.expect("history");
+    assert_eq!(stored.len(), NONCES, "one message per nonce");
     server.finish().await;
 }
 

@@ -15,13 +15,14 @@ use crate::{
 };
 
 /// The series this test expects, as Prometheus names them (counters end in `_total`).
-pub const EXPECTED: [&str; 17] = [
+pub const EXPECTED: [&str; 18] = [
     "mzchat_grpc_server_handled_total",
     "mzchat_grpc_server_handling_seconds_bucket",
     "mzchat_outbox_published_total",
     "mzchat_outbox_depth",
     "mzchat_outbox_oldest_age_seconds",
     "mzchat_bus_consumed_total",
+    "mzchat_bus_published_total",
     "mzchat_bus_consumer_pending",
     "mzchat_federation_jobs_total",
     "mzchat_federation_destinations",

@@ -16,6 +16,20 @@ pub const FEDERATION_JOBS: &str = "federation-jobs";
 /// Outcomes of federation jobs: `federation.v1.result.<kind>`.
 pub const FEDERATION_RESULTS: &str = "federation-results";
 
+/// The stream storing messages published on `subject` (relative), if any.
+pub fn of_subject(subject: &str) -> Option<&'static str> {
+    all().into_iter().find_map(|spec| {
+        spec.subjects
+            .iter()
+            .any(|pattern| {
+                pattern
+                    .strip_suffix('>')
+                    .is_some_and(|prefix| subject.starts_with(prefix))
+            })
+            .then_some(spec.name)
+    })
+}
+
 pub fn all() -> Vec<StreamSpec> {
     vec![
         StreamSpec {
@@ -45,4 +59,24 @@ pub fn all() -> Vec<StreamSpec> {
             max_age: 7 * DAY,
         },
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subjects_map_to_their_streams() {
+        assert_eq!(of_subject("guild.v1.g.abc.message.created"), Some(GUILD));
+        assert_eq!(of_subject("identity.v1.account.registered"), Some(IDENTITY));
+        assert_eq!(
+            of_subject("federation.v1.job.verify_user"),
+            Some(FEDERATION_JOBS)
+        );
+        assert_eq!(
+            of_subject("federation.v1.result.user_verified"),
+            Some(FEDERATION_RESULTS)
+        );
+        assert_eq!(of_subject("guild.v2.other"), None);
+    }
 }

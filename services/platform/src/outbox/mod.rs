@@ -8,7 +8,7 @@ mod relay;
 
 use std::sync::Arc;
 
-use sea_orm::{ActiveModelTrait, ConnectionTrait, DbBackend, DbErr, Set};
+use sea_orm::{ConnectionTrait, DbErr, Statement, Value};
 use tokio::sync::Notify;
 
 pub use relay::OutboxRelay;
@@ -56,30 +56,41 @@ impl Outbox {
         conn: &C,
         event: OutboxEvent,
     ) -> Result<(), DbErr> {
-        let headers =
-            serde_json::to_string(&event.headers).map_err(|e| DbErr::Custom(e.to_string()))?;
+        self.enqueue_many(conn, vec![event]).await
+    }
+
+    /// Stores `events`, in order, with one statement.
+    ///
+    /// On PostgreSQL transactions enqueue one after another (the statement takes a lock held
+    /// until commit), so `seq` order is commit order and the relay never overtakes a transaction
+    /// that inserted earlier but commits later. One lock per schema, i.e. per service.
+    pub async fn enqueue_many<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        events: Vec<OutboxEvent>,
+    ) -> Result<(), DbErr> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let backend = conn.get_database_backend();
+        let columns = ["event_id", "subject", "payload", "headers", "created_at"];
+        let sql = crate::db::locked_insert_sql(backend, "outbox", "outbox", &columns, events.len());
         let now = crate::db::now_millis();
-        if conn.get_database_backend() == DbBackend::Postgres {
-            // Transactions enqueue one after another (the lock is held until commit), so `seq`
-            // order is commit order and the relay never overtakes a transaction that inserted
-            // earlier but commits later. One lock per schema, i.e. per service.
-            conn.execute_unprepared(
-                "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.outbox'))",
-            )
-            .await?;
+        let mut values: Vec<Value> = Vec::with_capacity(events.len() * columns.len());
+        for event in events {
+            let headers =
+                serde_json::to_string(&event.headers).map_err(|e| DbErr::Custom(e.to_string()))?;
+            values.extend([
+                event.id.into(),
+                event.subject.into(),
+                event.payload.into(),
+                headers.into(),
+                now.into(),
+            ]);
         }
-        entity::ActiveModel {
-            event_id: Set(event.id),
-            subject: Set(event.subject),
-            payload: Set(event.payload),
-            headers: Set(headers),
-            created_at: Set(now),
-            not_before: Set(None),
-            ..Default::default()
-        }
-        .insert(conn)
-        .await
-        .map(|_| ())
+        conn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
+            .await
+            .map(|_| ())
     }
 
     /// Tells the relay there is something to publish; call after the transaction commits.

@@ -190,6 +190,7 @@ impl OutboxRelay {
                         .outbox_published
                         .get_or_create(&service(self.service))
                         .inc();
+                    crate::shared_metrics::count_published(&row.subject);
                     if crate::db::supports_row_locks(conn) {
                         // Deleted when the relay's transaction commits.
                         done.push(row.seq);
