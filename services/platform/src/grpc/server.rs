@@ -130,7 +130,7 @@ impl GrpcServer {
             .layer(tonic_web::GrpcWebLayer::new())
             .layer(RpcObserveLayer::new(metrics, Arc::new(self.known_paths)))
             .add_routes(routes)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop_accepting);
+            .serve_with_incoming_shutdown(incoming(listener), stop_accepting);
         let deadline = async {
             shutdown.cancelled().await;
             tokio::time::sleep(grace).await;
@@ -181,4 +181,19 @@ impl Health {
             self.reporter.set_service_status(*name, status).await;
         }
     }
+}
+
+/// Accepted connections with Nagle's algorithm off: a response is written as several small
+/// frames (headers, data, trailers), and Nagle would hold the last ones until the client's
+/// delayed acknowledgement, some 40 ms later.
+fn incoming(
+    listener: TcpListener,
+) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    use tokio_stream::StreamExt;
+    TcpListenerStream::new(listener).map(|accepted| {
+        if let Ok(stream) = &accepted {
+            let _ = stream.set_nodelay(true);
+        }
+        accepted
+    })
 }
