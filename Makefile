@@ -3,7 +3,7 @@ CARGO ?= cargo
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/mzchat/target
 MZCHATD_FLAGS ?= --insecure-dev --data-dir ./data
 
-.PHONY: run build test test-unit lint fmt proto bench services-up services-down clean
+.PHONY: run build test test-unit lint fmt proto bench services-up services-down clean image helm-lint crds crds-check
 
 ## Start a homeserver on http://127.0.0.1:7600 with embedded storage under ./data.
 run:
@@ -44,6 +44,41 @@ bench: services-up
 ## Regenerate proto/src/gen from the .proto files (no protoc needed).
 proto:
 	MZCHAT_PROTO_REGENERATE=1 $(CARGO) test -p mzchat-proto --test codegen
+
+## Regenerate the Homeserver CRD from the operator's Rust types: deploy/crds and the copy the
+## mzchat-operator chart installs.
+CRD = deploy/crds/mzchat.io_homeservers.yaml
+CHART_CRD = charts/mzchat-operator/crds/homeservers.yaml
+crds:
+	@mkdir -p $(dir $(CRD)) $(dir $(CHART_CRD))
+	$(CARGO) run -q -p mzchat-operator -- crd > $(CRD).tmp
+	mv $(CRD).tmp $(CRD)
+	cp $(CRD) $(CHART_CRD)
+
+## Fail when either committed CRD differs from what the Rust types generate.
+crds-check:
+	@tmp=$$(mktemp) && trap 'rm -f "$$tmp"' EXIT && \
+	$(CARGO) run -q -p mzchat-operator -- crd > "$$tmp" && \
+	for f in $(CRD) $(CHART_CRD); do \
+		cmp -s "$$tmp" "$$f" || { echo "$$f is stale: run make crds" >&2; exit 1; }; \
+	done
+
+## Container image $(IMAGE):$(IMAGE_TAG) with mzchatd, mzchat and mzchat-operator, and its
+## -debug variant (with a shell) that `helm test` uses; needs docker or podman with an engine.
+IMAGE ?= ghcr.io/mzchat/mzchatd
+IMAGE_TAG ?= dev
+CONTAINER_ENGINE ?= $(shell command -v docker || command -v podman)
+image:
+	@if [ -z "$(CONTAINER_ENGINE)" ]; then \
+		echo "make image: no container engine (install docker or podman, or set CONTAINER_ENGINE)" >&2; exit 1; fi
+	@$(CONTAINER_ENGINE) info >/dev/null 2>&1 || { \
+		echo "make image: $(CONTAINER_ENGINE) is installed but its engine is not running" >&2; exit 1; }
+	$(CONTAINER_ENGINE) build -t $(IMAGE):$(IMAGE_TAG) .
+	$(CONTAINER_ENGINE) build --target debug -t $(IMAGE):$(IMAGE_TAG)-debug .
+
+## Lint, render and validate both Helm charts and deploy/examples offline (charts/test.sh).
+helm-lint:
+	charts/test.sh
 
 services-up:
 	deploy/dev/services.sh up

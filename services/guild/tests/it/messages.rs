@@ -254,7 +254,10 @@ async fn concurrent_sends_sharing_nonces_are_one_message_each(backend: Backend) 
     for (n, message) in &sent {
         assert_eq!(message.content, format!("m{n}"));
         let first = ids.entry(*n).or_insert_with(|| message.id.clone());
-        assert_eq!(*first, message.id, "every send of nonce n{n} answers one message");
+        assert_eq!(
+            *first, message.id,
+            "every send of nonce n{n} answers one message"
+        );
     }
     let stored = history(&ada, room, None, 100).await.expect("history");
     assert_eq!(stored.len(), NONCES, "one message per nonce");

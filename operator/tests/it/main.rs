@@ -1,0 +1,3 @@
+//! The operator's integration tests: one binary, a module per topic.
+
+mod crd_files;
