@@ -124,7 +124,15 @@ impl SessionKeys {
                         Some((k.key_id, VerifyingKey::from_bytes(&bytes).ok()?))
                     })
                     .collect();
-                *self.keys.write().unwrap_or_else(|e| e.into_inner()) = keys;
+                let mut known = self.keys.write().unwrap_or_else(|e| e.into_inner());
+                if *known != keys {
+                    // A key gone from identity must stop vouching for tokens already seen.
+                    self.verified
+                        .write()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .clear();
+                }
+                *known = keys;
             }
             Err(status) => {
                 tracing::warn!(code = ?status.code(), message = status.message(), "cannot fetch session keys")
@@ -142,30 +150,16 @@ mod tests {
     use ed25519_dalek::SigningKey;
 
     use super::*;
-
-    fn claims() -> Claims {
-        Claims {
-            iss: "https://a.example".into(),
-            sub: "user".into(),
-            did: "phone".into(),
-            iat: 1_000,
-            exp: 4_600,
-            jti: "j".into(),
-            home: "https://a.example".into(),
-            guild_roles: Default::default(),
-            permission_versions_by_guild: Default::default(),
-        }
-    }
+    use crate::session_token::tests::{claims, key};
 
     #[tokio::test]
     async fn a_remembered_token_still_expires_and_a_forged_one_is_not_remembered() {
         let keys = SessionKeys::new("http://127.0.0.1:1", "https://a.example").expect("keys");
-        let key = SigningKey::from_bytes(&[9; 32]);
         keys.keys
             .write()
             .expect("lock")
-            .insert("k1".into(), key.verifying_key());
-        let token = session_token::encode(&claims(), "k1", &key).expect("encode");
+            .insert("k1".into(), key().verifying_key());
+        let token = session_token::encode(&claims(), "k1", &key()).expect("encode");
         assert_eq!(keys.verify(&token, 2_000).await, Ok(claims()));
         assert_eq!(read(&keys.verified).len(), 1);
         assert_eq!(keys.verify(&token, 2_001).await, Ok(claims()));

@@ -237,10 +237,10 @@ pub fn bearer(metadata: &tonic::metadata::MetadataMap) -> Option<&str> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn claims() -> Claims {
+    pub(crate) fn claims() -> Claims {
         Claims {
             iss: "https://a.example".into(),
             sub: "user".into(),
@@ -254,7 +254,7 @@ mod tests {
         }
     }
 
-    fn key() -> SigningKey {
+    pub(crate) fn key() -> SigningKey {
         SigningKey::from_bytes(&[9; 32])
     }
 

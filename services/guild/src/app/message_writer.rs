@@ -75,22 +75,19 @@ async fn run(
                 Err(_) => break,
             }
         }
-        if batch.len() == 1 {
-            let result = write(&db, &outbox, &config, &batch).await;
-            reply(batch, result);
-        } else {
-            match write(&db, &outbox, &config, &batch).await {
-                Ok(stored) => {
-                    for (pending, stored) in batch.into_iter().zip(stored) {
-                        let _ = pending.reply.send(Ok(stored));
-                    }
-                }
-                // One bad send must not fail the others: each is written alone.
-                Err(_) => {
-                    for pending in batch {
-                        let result =
-                            write(&db, &outbox, &config, std::slice::from_ref(&pending)).await;
-                        reply(vec![pending], result);
+        match write(&db, &outbox, &config, &batch).await {
+            Ok(stored) => answer(batch, stored),
+            Err(err) if batch.len() == 1 => {
+                let _ = batch.remove(0).reply.send(Err(err));
+            }
+            // One bad send must not fail the others: each is written alone.
+            Err(_) => {
+                for pending in batch {
+                    match write(&db, &outbox, &config, std::slice::from_ref(&pending)).await {
+                        Ok(stored) => answer(vec![pending], stored),
+                        Err(err) => {
+                            let _ = pending.reply.send(Err(err));
+                        }
                     }
                 }
             }
@@ -99,17 +96,11 @@ async fn run(
     }
 }
 
-fn reply(batch: Vec<Pending>, result: Result<Vec<(Message, bool)>>) {
-    let Some(pending) = batch.into_iter().next() else {
-        return;
-    };
-    let answer = result.and_then(|stored| {
-        stored
-            .into_iter()
-            .next()
-            .ok_or_else(|| GuildError::Internal("a written message went missing".into()))
-    });
-    let _ = pending.reply.send(answer);
+/// Gives each send its stored message (`store::messages::insert` answers one per message).
+fn answer(batch: Vec<Pending>, stored: Vec<(Message, bool)>) {
+    for (pending, stored) in batch.into_iter().zip(stored) {
+        let _ = pending.reply.send(Ok(stored));
+    }
 }
 
 async fn write(
@@ -118,10 +109,10 @@ async fn write(
     config: &GuildConfig,
     batch: &[Pending],
 ) -> Result<Vec<(Message, bool)>> {
-    let messages: Vec<Message> = batch.iter().map(|p| p.message.clone()).collect();
+    let messages: Vec<&Message> = batch.iter().map(|p| &p.message).collect();
     let txn = db.begin().await?;
     let stored = store::messages::insert(&txn, &messages).await?;
-    let events = batch
+    let events: Vec<_> = batch
         .iter()
         .zip(&stored)
         .filter(|(_, (_, new))| *new)
@@ -135,7 +126,7 @@ async fn write(
             (message.guild_id.clone(), event)
         })
         .collect();
-    record_events(outbox, &txn, events).await?;
+    record_events(outbox, &txn, &events).await?;
     txn.commit().await?;
     Ok(stored)
 }

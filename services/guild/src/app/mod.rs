@@ -136,31 +136,15 @@ impl GuildApp {
         }
     }
 
-    /// Records an event of `guild_id` in the transaction of the change.
+    /// Records an event of `guild_id` in the transaction of the change (see `record_events`).
     pub(crate) async fn record(
         &self,
         txn: &impl ConnectionTrait,
         guild_id: &str,
         payload: Payload,
     ) -> Result<()> {
-        self.record_all(txn, vec![(guild_id.to_owned(), payload)])
-            .await
-    }
-
-    /// Records events, in order, in the transaction of the change (see `record_events`).
-    pub(crate) async fn record_all(
-        &self,
-        txn: &impl ConnectionTrait,
-        events: Vec<(String, Payload)>,
-    ) -> Result<()> {
-        let events = events
-            .into_iter()
-            .map(|(guild_id, payload)| {
-                let event = guild_event(&guild_id, payload);
-                (guild_id, event)
-            })
-            .collect();
-        record_events(&self.outbox, txn, events).await
+        let event = guild_event(guild_id, payload);
+        record_events(&self.outbox, txn, &[(guild_id.to_owned(), event)]).await
     }
 
     /// Asks identity for a token carrying the caller's guilds as they are now. A failure is not
@@ -194,21 +178,17 @@ impl GuildApp {
 pub(crate) async fn record_events(
     outbox: &Outbox,
     txn: &impl ConnectionTrait,
-    events: Vec<(String, OutboxEvent)>,
+    events: &[(String, OutboxEvent)],
 ) -> Result<()> {
-    let logged: Vec<(String, String, Vec<u8>)> = events
-        .iter()
-        .map(|(g, e)| (g.clone(), e.id.clone(), e.payload.clone()))
-        .collect();
     outbox
-        .enqueue_many(txn, events.into_iter().map(|(_, e)| e).collect())
+        .enqueue_many(txn, events.iter().map(|(_, event)| event))
         .await?;
-    let rows: Vec<store::events::NewEvent> = logged
+    let rows: Vec<store::events::NewEvent> = events
         .iter()
-        .map(|(guild_id, event_id, payload)| store::events::NewEvent {
+        .map(|(guild_id, event)| store::events::NewEvent {
             guild_id,
-            event_id,
-            payload,
+            event_id: &event.id,
+            payload: &event.payload,
         })
         .collect();
     store::events::append(txn, &rows, now()).await?;

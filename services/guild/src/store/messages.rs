@@ -93,12 +93,12 @@ fn active(m: &Message) -> message::ActiveModel {
 /// channel is not stored; the earlier message is returned in its place, marked not new.
 pub async fn insert(
     conn: &impl ConnectionTrait,
-    messages: &[Message],
+    messages: &[&Message],
 ) -> Result<Vec<(Message, bool)>, DbErr> {
     if messages.is_empty() {
         return Ok(vec![]);
     }
-    let inserted = message::Entity::insert_many(messages.iter().map(active))
+    let inserted = message::Entity::insert_many(messages.iter().map(|m| active(m)))
         .on_conflict(
             OnConflict::columns([
                 message::Column::ChannelId,
@@ -111,7 +111,7 @@ pub async fn insert(
         .exec_without_returning(conn)
         .await?;
     if inserted == messages.len() as u64 {
-        return Ok(messages.iter().map(|m| (m.clone(), true)).collect());
+        return Ok(messages.iter().map(|m| ((*m).clone(), true)).collect());
     }
     // Some nonces were taken: look each message up by its nonce to tell which.
     let mut stored = Vec::with_capacity(messages.len());

@@ -18,16 +18,22 @@ pub const FEDERATION_RESULTS: &str = "federation-results";
 
 /// The stream storing messages published on `subject` (relative), if any.
 pub fn of_subject(subject: &str) -> Option<&'static str> {
-    all().into_iter().find_map(|spec| {
-        spec.subjects
-            .iter()
-            .any(|pattern| {
-                pattern
-                    .strip_suffix('>')
-                    .is_some_and(|prefix| subject.starts_with(prefix))
-            })
-            .then_some(spec.name)
-    })
+    // Called per published message: the streams' subject prefixes are worked out once.
+    static PREFIXES: std::sync::OnceLock<Vec<(String, &'static str)>> = std::sync::OnceLock::new();
+    PREFIXES
+        .get_or_init(|| {
+            all()
+                .into_iter()
+                .flat_map(|spec| {
+                    spec.subjects.into_iter().filter_map(move |pattern| {
+                        Some((pattern.strip_suffix('>')?.to_owned(), spec.name))
+                    })
+                })
+                .collect()
+        })
+        .iter()
+        .find(|(prefix, _)| subject.starts_with(prefix.as_str()))
+        .map(|(_, name)| *name)
 }
 
 pub fn all() -> Vec<StreamSpec> {

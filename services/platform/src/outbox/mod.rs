@@ -56,7 +56,7 @@ impl Outbox {
         conn: &C,
         event: OutboxEvent,
     ) -> Result<(), DbErr> {
-        self.enqueue_many(conn, vec![event]).await
+        self.enqueue_many(conn, [&event]).await
     }
 
     /// Stores `events`, in order, with one statement.
@@ -64,30 +64,31 @@ impl Outbox {
     /// On PostgreSQL transactions enqueue one after another (the statement takes a lock held
     /// until commit), so `seq` order is commit order and the relay never overtakes a transaction
     /// that inserted earlier but commits later. One lock per schema, i.e. per service.
-    pub async fn enqueue_many<C: ConnectionTrait>(
+    pub async fn enqueue_many<'a, C: ConnectionTrait>(
         &self,
         conn: &C,
-        events: Vec<OutboxEvent>,
+        events: impl IntoIterator<Item = &'a OutboxEvent>,
     ) -> Result<(), DbErr> {
-        if events.is_empty() {
-            return Ok(());
-        }
-        let backend = conn.get_database_backend();
         let columns = ["event_id", "subject", "payload", "headers", "created_at"];
-        let sql = crate::db::locked_insert_sql(backend, "outbox", "outbox", &columns, events.len());
         let now = crate::db::now_millis();
-        let mut values: Vec<Value> = Vec::with_capacity(events.len() * columns.len());
+        let mut values: Vec<Value> = Vec::new();
         for event in events {
             let headers =
                 serde_json::to_string(&event.headers).map_err(|e| DbErr::Custom(e.to_string()))?;
             values.extend([
-                event.id.into(),
-                event.subject.into(),
-                event.payload.into(),
+                event.id.clone().into(),
+                event.subject.clone().into(),
+                event.payload.clone().into(),
                 headers.into(),
                 now.into(),
             ]);
         }
+        if values.is_empty() {
+            return Ok(());
+        }
+        let backend = conn.get_database_backend();
+        let rows = values.len() / columns.len();
+        let sql = crate::db::locked_insert_sql(backend, "outbox", "outbox", &columns, rows);
         conn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
             .await
             .map(|_| ())
