@@ -86,6 +86,15 @@ done
 # Missing or contradictory values fail with the chart's message.
 min=(-f charts/mzchat/ci/minimal-values.yaml)
 tpl() { helm template test charts/mzchat "$@"; }
+# An ingress with no settings of its own is still an ingress ({}), not a null route.
+bare="$work/mzchat-bare-ingress.yaml"
+if tpl "${min[@]}" --set route.ingress.enabled=true >"$bare" 2>&1 &&
+  grep -A1 '^    ingress:' "$bare" | grep -qF '{}'; then
+  ok "mzchat: a bare ingress renders as {}"
+  validate "mzchat/bare-ingress" "$bare"
+else
+  fail "mzchat: a bare ingress renders as {}" "$(grep -A2 'route:' "$bare")"
+fi
 expect_fail "mzchat: no values" "origin is required" tpl
 expect_fail "mzchat: no assetsOrigin" "assetsOrigin is required" tpl "${min[@]}" --set assetsOrigin=
 expect_fail "mzchat: no database" "database.url is required" tpl "${min[@]}" --set database.url=

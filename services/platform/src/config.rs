@@ -73,9 +73,14 @@ pub struct ServerArgs {
     /// Maximum connections in each service's database pool.
     #[arg(long, env = "MZCHAT_DATABASE_MAX_CONNECTIONS", default_value_t = 10)]
     pub database_max_connections: u32,
-    /// NATS URL; without it the process uses its in-process bus.
+    /// NATS URL, or several separated by commas (servers of one cluster); without it the
+    /// process uses its in-process bus.
     #[arg(long, env = "MZCHAT_NATS_URL")]
     pub nats_url: Option<String>,
+    /// NATS credentials file (`.creds`: a user JWT and its NKey seed), for servers that require
+    /// them.
+    #[arg(long, env = "MZCHAT_NATS_CREDENTIALS")]
+    pub nats_credentials: Option<PathBuf>,
     /// Root of every bus subject and stream name (tests give each run its own).
     #[arg(long, env = "MZCHAT_BUS_PREFIX", default_value = "mzchat")]
     pub bus_prefix: String,
@@ -133,6 +138,7 @@ pub struct ServerConfig {
     pub database_schema_prefix: String,
     pub database_max_connections: u32,
     pub nats_url: Option<String>,
+    pub nats_credentials: Option<PathBuf>,
     pub bus_prefix: String,
     pub stream_replicas: usize,
     pub internal_token: Option<Secret>,
@@ -143,6 +149,28 @@ pub struct ServerConfig {
 }
 
 impl ServerArgs {
+    /// Every NATS URL parses, and a credentials file, if named, is there to read (a wrong path
+    /// would otherwise show only as failed connections).
+    fn check_nats(&self) -> Result<(), ConfigError> {
+        if let Some(urls) = &self.nats_url {
+            crate::bus::nats::server_addrs(urls).map_err(ConfigError::Invalid)?;
+        }
+        if let Some(path) = &self.nats_credentials {
+            if self.nats_url.is_none() {
+                return Err(ConfigError::Invalid(
+                    "--nats-credentials needs --nats-url".into(),
+                ));
+            }
+            std::fs::metadata(path).map_err(|e| {
+                ConfigError::Invalid(format!(
+                    "cannot read --nats-credentials {}: {e}",
+                    path.display()
+                ))
+            })?;
+        }
+        Ok(())
+    }
+
     pub fn validate(&self) -> Result<ServerConfig, ConfigError> {
         let origin = match &self.origin {
             Some(text) => Origin::parse(text, self.insecure_dev).map_err(ConfigError::Origin)?,
@@ -175,6 +203,7 @@ impl ServerArgs {
         if !schema_ok {
             return Err(ConfigError::SchemaPrefix);
         }
+        self.check_nats()?;
         if self.database_max_connections == 0 {
             return Err(ConfigError::Invalid(
                 "--database-max-connections must be at least 1".into(),
@@ -192,6 +221,7 @@ impl ServerArgs {
             database_schema_prefix: self.database_schema_prefix.clone(),
             database_max_connections: self.database_max_connections,
             nats_url: self.nats_url.clone(),
+            nats_credentials: self.nats_credentials.clone(),
             bus_prefix: self.bus_prefix.clone(),
             stream_replicas: self.stream_replicas,
             internal_token: self.internal_token.clone(),
@@ -236,6 +266,51 @@ mod tests {
             parse(&["--origin", "http://chat.example.org"]).validate(),
             Err(ConfigError::Origin(OriginError::Scheme))
         ));
+    }
+
+    #[test]
+    fn nats_takes_a_list_of_servers_and_a_credentials_file_that_exists() {
+        let config = parse(&[
+            "--insecure-dev",
+            "--nats-url",
+            "nats://a.example:4222, nats://b.example:4222",
+        ])
+        .validate()
+        .expect("two servers");
+        assert_eq!(
+            crate::bus::nats::server_addrs(config.nats_url.as_deref().unwrap_or_default())
+                .expect("servers")
+                .len(),
+            2
+        );
+        let refused = |args: &[&str], says: &str| match parse(args).validate() {
+            Err(ConfigError::Invalid(message)) => {
+                assert!(message.contains(says), "{message:?} should say {says:?}")
+            }
+            other => panic!("{args:?} should be refused, got {:?}", other.map(|_| ())),
+        };
+        refused(
+            &[
+                "--insecure-dev",
+                "--nats-url",
+                "nats://a:4222,nats://b:port",
+            ],
+            "nats://b:port is not a NATS URL",
+        );
+        refused(
+            &["--insecure-dev", "--nats-credentials", "/etc/hostname"],
+            "--nats-credentials needs --nats-url",
+        );
+        refused(
+            &[
+                "--insecure-dev",
+                "--nats-url",
+                "nats://a:4222",
+                "--nats-credentials",
+                "/nonexistent/user.creds",
+            ],
+            "cannot read --nats-credentials /nonexistent/user.creds",
+        );
     }
 
     #[test]

@@ -27,7 +27,13 @@ pub use origin::Origin;
 pub async fn connect_bus(config: &ServerConfig) -> Result<Arc<dyn bus::Bus>, bus::BusError> {
     match &config.nats_url {
         Some(url) => Ok(Arc::new(
-            bus::NatsBus::connect(url, &config.bus_prefix, config.stream_replicas).await?,
+            bus::NatsBus::connect_with(
+                url,
+                config.nats_credentials.as_deref(),
+                &config.bus_prefix,
+                config.stream_replicas,
+            )
+            .await?,
         )),
         None => Ok(Arc::new(bus::LocalBus::new())),
     }

@@ -8,7 +8,7 @@
 
 mod consumer;
 mod local;
-mod nats;
+pub(crate) mod nats;
 pub mod streams;
 mod subject;
 

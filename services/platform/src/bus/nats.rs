@@ -2,7 +2,7 @@
 //! consumers, `Nats-Msg-Id` deduplication. Consumers survive NATS restarts: the pump re-creates
 //! its consumer and resumes.
 
-use std::time::Duration;
+use std::{path::Path, time::Duration};
 
 use async_nats::jetstream::{
     self, AckKind,
@@ -31,14 +31,32 @@ pub struct NatsBus {
 impl NatsBus {
     /// Connects (retrying in the background if NATS is not up yet).
     pub async fn connect(url: &str, prefix: &str, replicas: usize) -> Result<Self, BusError> {
-        let client = async_nats::ConnectOptions::new()
+        Self::connect_with(url, None, prefix, replicas).await
+    }
+
+    /// Connects to the servers of `urls` (comma separated), with a credentials file when the
+    /// servers require one.
+    pub async fn connect_with(
+        urls: &str,
+        credentials: Option<&Path>,
+        prefix: &str,
+        replicas: usize,
+    ) -> Result<Self, BusError> {
+        let servers = server_addrs(urls).map_err(BusError::Other)?;
+        let mut options = async_nats::ConnectOptions::new();
+        if let Some(path) = credentials {
+            options = options.credentials_file(path).await.map_err(|e| {
+                BusError::Other(format!("NATS credentials {}: {e}", path.display()))
+            })?;
+        }
+        let client = options
             .name("mzchatd")
             .retry_on_initial_connect()
             .connection_timeout(Duration::from_secs(5))
             .event_callback(|event| async move {
                 tracing::info!(%event, "nats connection event");
             })
-            .connect(url)
+            .connect(servers)
             .await
             .map_err(|e| BusError::Unavailable(e.to_string()))?;
         let mut js = jetstream::new(client);
@@ -290,4 +308,21 @@ pub(super) async fn settle(message: &jetstream::Message, outcome: Outcome) -> Re
         _ => message.double_ack_with(kind).await,
     };
     result.map_err(|e| BusError::Unavailable(e.to_string()))
+}
+
+/// The servers of a comma-separated list of NATS URLs.
+pub(crate) fn server_addrs(urls: &str) -> Result<Vec<async_nats::ServerAddr>, String> {
+    let servers: Vec<async_nats::ServerAddr> = urls
+        .split(',')
+        .map(str::trim)
+        .filter(|url| !url.is_empty())
+        .map(|url| {
+            url.parse()
+                .map_err(|e| format!("--nats-url: {url} is not a NATS URL ({e})"))
+        })
+        .collect::<Result<_, _>>()?;
+    if servers.is_empty() {
+        return Err("--nats-url names no server".into());
+    }
+    Ok(servers)
 }

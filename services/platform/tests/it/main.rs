@@ -1,3 +1,4 @@
 //! Integration tests of the platform's outbox and buses against real databases.
 
+mod nats;
 mod outbox;
