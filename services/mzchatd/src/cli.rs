@@ -27,8 +27,28 @@ pub enum Command {
     PushRelay(RunArgs),
     /// The media service alone.
     Media(RunArgs),
-    /// Apply every service's database migrations and exit.
-    Migrate(RunArgs),
+    /// Apply database migrations and exit: every service's, or those named with --service.
+    Migrate(MigrateArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct MigrateArgs {
+    /// Only this service's migrations (repeatable): with a database per service, each
+    /// database gets only its own service's tables.
+    #[arg(long = "service", value_enum)]
+    pub services: Vec<Service>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// A service that owns a database schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Service {
+    Identity,
+    Guild,
+    FederationSync,
+    PushRelay,
+    Media,
 }
 
 #[derive(Debug, Clone, clap::Args)]

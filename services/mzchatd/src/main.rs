@@ -12,17 +12,17 @@ const EXIT_CONFIG: u8 = 64;
 
 fn main() -> ExitCode {
     let cli = cli::parse();
-    let (mode, args) = match cli.command {
-        Command::All(a) => (process::Mode::All, a),
-        Command::Identity(a) => (process::Mode::Identity, a),
-        Command::Guild(a) => (process::Mode::Guild, a),
-        Command::FederationSync(a) => (process::Mode::FederationSync, a),
-        Command::PushRelay(a) => (process::Mode::PushRelay, a),
-        Command::Media(a) => (process::Mode::Media, a),
-        Command::Migrate(a) => (process::Mode::Migrate, a),
+    let (mode, args, migrating) = match cli.command {
+        Command::All(a) => (process::Mode::All, a, vec![]),
+        Command::Identity(a) => (process::Mode::Identity, a, vec![]),
+        Command::Guild(a) => (process::Mode::Guild, a, vec![]),
+        Command::FederationSync(a) => (process::Mode::FederationSync, a, vec![]),
+        Command::PushRelay(a) => (process::Mode::PushRelay, a, vec![]),
+        Command::Media(a) => (process::Mode::Media, a, vec![]),
+        Command::Migrate(m) => (process::Mode::Migrate, m.run, m.services),
     };
     let config = match process::Config::validate(mode, args) {
-        Ok(config) => config,
+        Ok(config) => config.migrating_only(migrating),
         Err(err) => {
             eprintln!("mzchatd: invalid configuration: {err}");
             return ExitCode::from(EXIT_CONFIG);

@@ -20,7 +20,7 @@ use mzchat_push::PushConfig;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::RunArgs;
+use crate::cli::{RunArgs, Service};
 
 const READINESS_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -64,6 +64,8 @@ pub struct Config {
     federation_call_timeout: Duration,
     push: mzchat_push::PushSettings,
     media: mzchat_media::MediaSettings,
+    /// `mzchatd migrate --service`: only these services' migrations (none named: all).
+    migrating: Vec<Service>,
 }
 
 impl Config {
@@ -133,7 +135,14 @@ impl Config {
             federation_call_timeout: Duration::from_secs(args.federation_call_timeout_secs),
             push: args.push.validate()?,
             media,
+            migrating: vec![],
         })
+    }
+
+    /// For `mzchatd migrate --service`: only these services' migrations.
+    pub fn migrating_only(mut self, services: Vec<Service>) -> Self {
+        self.migrating = services;
+        self
     }
 }
 
@@ -143,6 +152,39 @@ fn random_token() -> Result<String, String> {
     Ok(hex::encode(bytes))
 }
 
+/// Applies the migrations of the services `mzchatd migrate` was given (all when none).
+async fn migrate(config: &Config) -> anyhow::Result<()> {
+    let wanted = |service| config.migrating.is_empty() || config.migrating.contains(&service);
+    let server = &config.server;
+    if wanted(Service::Identity) {
+        mzchat_identity::migrate(server)
+            .await
+            .context("identity migrations")?;
+    }
+    if wanted(Service::Guild) {
+        mzchat_guild::migrate(server)
+            .await
+            .context("guild migrations")?;
+    }
+    if wanted(Service::FederationSync) {
+        mzchat_federation::migrate(server)
+            .await
+            .context("federation-sync migrations")?;
+    }
+    if wanted(Service::PushRelay) {
+        mzchat_push::migrate(server)
+            .await
+            .context("push-relay migrations")?;
+    }
+    if wanted(Service::Media) {
+        mzchat_media::migrate(server)
+            .await
+            .context("media migrations")?;
+    }
+    tracing::info!("migrations applied");
+    Ok(())
+}
+
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let _telemetry = telemetry::init(
         &format!("mzchatd-{}", config.mode.name()),
@@ -150,23 +192,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     )
     .context("telemetry")?;
     if config.mode == Mode::Migrate {
-        mzchat_identity::migrate(&config.server)
-            .await
-            .context("identity migrations")?;
-        mzchat_guild::migrate(&config.server)
-            .await
-            .context("guild migrations")?;
-        mzchat_federation::migrate(&config.server)
-            .await
-            .context("federation-sync migrations")?;
-        mzchat_push::migrate(&config.server)
-            .await
-            .context("push-relay migrations")?;
-        mzchat_media::migrate(&config.server)
-            .await
-            .context("media migrations")?;
-        tracing::info!("migrations applied");
-        return Ok(());
+        return migrate(&config).await;
     }
     let shutdown = CancellationToken::new();
     shutdown::cancel_on_signal(shutdown.clone());

@@ -109,3 +109,45 @@ async fn identity_and_guild_run_as_separate_processes() {
     }
     std::fs::remove_dir_all(data).ok();
 }
+
+/// `mzchatd migrate --service guild` creates the guild schema and no other: with a database per
+/// service (the operator's DatabasePerService), each database gets only its own tables.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_applies_only_the_services_named() {
+    let prefix = format!("{}_", unique("m"));
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_mzchatd"))
+        .args([
+            "migrate",
+            "--service",
+            "guild",
+            "--insecure-dev",
+            "--database-url",
+            &database_url(),
+            "--database-schema-prefix",
+            &prefix,
+        ])
+        .status()
+        .expect("mzchatd runs");
+    assert!(status.success(), "migrate exited with {status}");
+    let db = sea_orm::Database::connect(database_url())
+        .await
+        .expect("database");
+    use sea_orm::ConnectionTrait;
+    let rows = db
+        .query_all_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            format!(
+                "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE '{prefix}%' ORDER BY 1"
+            ),
+        ))
+        .await
+        .expect("schemas");
+    let schemas: Vec<String> = rows
+        .iter()
+        .map(|row| row.try_get("", "schema_name").expect("name"))
+        .collect();
+    assert_eq!(schemas, [format!("{prefix}guild")]);
+    db.execute_unprepared(&format!("DROP SCHEMA \"{prefix}guild\" CASCADE"))
+        .await
+        .expect("drop");
+}
