@@ -176,6 +176,7 @@ impl Homeserver {
             database_schema_prefix: schema_prefix.clone(),
             database_max_connections: 5,
             nats_url: None,
+            nats_credentials: None,
             bus_prefix: bus_prefix.clone(),
             stream_replicas: 1,
             internal_token: None,

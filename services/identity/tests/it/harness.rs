@@ -138,6 +138,7 @@ pub fn config(
         database_schema_prefix: shared.schema_prefix.clone(),
         database_max_connections: 5,
         nats_url: None,
+        nats_credentials: None,
         bus_prefix: shared.bus_prefix.clone(),
         stream_replicas: 1,
         internal_token: None,
