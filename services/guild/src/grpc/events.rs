@@ -1,12 +1,16 @@
 //! SubscribeEvents: replay the log after the client's cursor, then follow it. The bus only wakes
-//! the stream (per guild subscriptions); what is sent always comes from the log, in log order,
+//! the stream (one live feed per process, see `live`); what is sent always comes from the log, in log order,
 //! so a reconnect with the last cursor misses nothing and repeats nothing. Typing notices are
 //! ephemeral and go straight from the bus.
 
 use std::{pin::Pin, sync::Arc, time::Duration};
 
 use futures::Stream;
-use mzchat_platform::{bus::Bus, error::to_status, session_keys::SessionKeys};
+use mzchat_platform::{
+    bus::{Bus, Message},
+    error::to_status,
+    session_keys::SessionKeys,
+};
 use mzchat_proto::{
     guild::{
         Event, Keepalive, SubscribeEventsRequest, SubscribeEventsResponse, event::Payload,
@@ -15,11 +19,14 @@ use mzchat_proto::{
     identity::DeviceRevoked,
 };
 use prost::Message as _;
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use super::caller;
+use super::{
+    caller,
+    live::{self, LiveFeed, REVOKED_SUBJECT},
+};
 use crate::{
     app::{Caller, GuildApp, HEARTBEAT, StreamStart},
     domain::GuildError,
@@ -29,17 +36,20 @@ const KEEPALIVE: Duration = Duration::from_secs(30);
 /// A safety net: the log is read at least this often even without a wake-up.
 const POLL: Duration = Duration::from_secs(2);
 const BATCH: u64 = 200;
-const REVOKED_SUBJECT: &str = "identity.v1.device.revoked";
 
 pub struct EventGrpc {
     app: Arc<GuildApp>,
     keys: Arc<SessionKeys>,
-    bus: Arc<dyn Bus>,
+    live: LiveFeed,
 }
 
 impl EventGrpc {
     pub fn new(app: Arc<GuildApp>, keys: Arc<SessionKeys>, bus: Arc<dyn Bus>) -> Self {
-        Self { app, keys, bus }
+        Self {
+            app,
+            keys,
+            live: LiveFeed::new(bus),
+        }
     }
 }
 
@@ -59,28 +69,11 @@ impl EventService for EventGrpc {
             .await
             .map_err(|e| to_status(&e))?;
         // Subscribe before the first read, so nothing committed in between goes unnoticed.
-        let (wake_tx, wake_rx) = mpsc::channel(1024);
-        let mut patterns: Vec<String> = start
-            .guild_ids()
-            .iter()
-            .map(|g| format!("guild.v1.g.{g}.>"))
-            .collect();
-        patterns.push(REVOKED_SUBJECT.into());
-        for pattern in patterns {
-            let mut live = self
-                .bus
-                .subscribe(&pattern)
-                .await
-                .map_err(|e| Status::unavailable(e.to_string()))?;
-            let wake_tx = wake_tx.clone();
-            tokio::spawn(async move {
-                while let Some(message) = live.recv().await {
-                    if wake_tx.send(message).await.is_err() {
-                        return;
-                    }
-                }
-            });
-        }
+        let wake = self
+            .live
+            .subscribe()
+            .await
+            .map_err(|e| Status::unavailable(e.to_string()))?;
         let (tx, rx) = mpsc::channel(256);
         let stream_id = uuid::Uuid::now_v7().to_string();
         self.app
@@ -89,7 +82,7 @@ impl EventService for EventGrpc {
             .map_err(|e| to_status(&e))?;
         let app = self.app.clone();
         tokio::spawn(async move {
-            run(app.clone(), &caller, &stream_id, start, wake_rx, tx).await;
+            run(app.clone(), &caller, &stream_id, start, wake, tx).await;
             if let Err(err) = app.stream_closed(&stream_id, &caller.claims.sub).await {
                 tracing::warn!(error = %err, "presence not settled after a stream closed");
             }
@@ -169,7 +162,7 @@ async fn run(
     caller: &Caller,
     stream_id: &str,
     start: StreamStart,
-    mut wake: mpsc::Receiver<mzchat_platform::bus::Message>,
+    mut wake: broadcast::Receiver<Message>,
     out: Out,
 ) {
     let mut cursor = start.cursor;
@@ -182,55 +175,94 @@ async fn run(
     keepalive.tick().await;
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     heartbeat.tick().await;
+    let mut poll = tokio::time::interval(POLL);
+    poll.tick().await;
     loop {
         match drain(&app, caller, &start, cursor, &out).await {
             Some(next) => cursor = next,
             None => return,
         }
-        tokio::select! {
-            message = wake.recv() => {
-                let Some(message) = message else { return };
-                if message.subject == REVOKED_SUBJECT {
-                    if let Ok(revoked) = DeviceRevoked::decode(message.payload.clone())
-                        && revoked.user_id == caller.claims.sub
-                        && revoked.device_id == caller.claims.did
-                    {
-                        let _ = out.send(Err(Status::unauthenticated("this device has been revoked"))).await;
+        // Waits for something that concerns this stream; the feed carries every guild's events.
+        loop {
+            tokio::select! {
+                message = wake.recv() => match message {
+                    Ok(message) => match concerns(caller, &start, &message) {
+                        Concern::Nothing => {}
+                        Concern::Logged => break,
+                        Concern::Typing(event) => {
+                            if !send(&out, *event).await {
+                                return;
+                            }
+                        }
+                        Concern::Revoked => {
+                            let _ = out.send(Err(Status::unauthenticated("this device has been revoked"))).await;
+                            return;
+                        }
+                    },
+                    // Behind the feed: whatever was missed is in the log.
+                    Err(broadcast::error::RecvError::Lagged(_)) => break,
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+                _ = keepalive.tick() => {
+                    let beat = Event {
+                        id: uuid::Uuid::now_v7().to_string(),
+                        cursor: cursor.to_string(),
+                        at: None,
+                        guild_id: String::new(),
+                        payload: Some(Payload::Keepalive(Keepalive {})),
+                    };
+                    if !send(&out, beat).await {
                         return;
                     }
-                } else if message.subject.ends_with(".typing.started")
-                    && let Ok(event) = Event::decode(message.payload.clone())
-                    && start.may_view(&event.guild_id)
-                    && !send(&out, event).await
-                {
+                }
+                _ = &mut expiry => {
+                    let _ = out
+                        .send(Err(Status::unauthenticated("access token expired; reconnect with a fresh one and resume_after")))
+                        .await;
                     return;
                 }
-            }
-            _ = keepalive.tick() => {
-                let beat = Event {
-                    id: uuid::Uuid::now_v7().to_string(),
-                    cursor: cursor.to_string(),
-                    at: None,
-                    guild_id: String::new(),
-                    payload: Some(Payload::Keepalive(Keepalive {})),
-                };
-                if !send(&out, beat).await {
-                    return;
+                _ = heartbeat.tick() => {
+                    if let Err(err) = app.stream_alive(stream_id).await {
+                        tracing::warn!(error = %err, "stream heartbeat not recorded");
+                    }
                 }
+                _ = poll.tick() => break,
+                _ = out.closed() => return,
             }
-            _ = &mut expiry => {
-                let _ = out
-                    .send(Err(Status::unauthenticated("access token expired; reconnect with a fresh one and resume_after")))
-                    .await;
-                return;
-            }
-            _ = heartbeat.tick() => {
-                if let Err(err) = app.stream_alive(stream_id).await {
-                    tracing::warn!(error = %err, "stream heartbeat not recorded");
-                }
-            }
-            _ = tokio::time::sleep(POLL) => {}
-            _ = out.closed() => return,
         }
+    }
+}
+
+/// What a message of the live feed means for one stream.
+enum Concern {
+    Nothing,
+    /// A logged event of one of its guilds: read the log.
+    Logged,
+    /// A typing notice it may see (never logged: sent as it comes).
+    Typing(Box<Event>),
+    /// Its own device was revoked.
+    Revoked,
+}
+
+fn concerns(caller: &Caller, start: &StreamStart, message: &Message) -> Concern {
+    if message.subject == REVOKED_SUBJECT {
+        let revoked = DeviceRevoked::decode(message.payload.clone());
+        return match revoked {
+            Ok(r) if r.user_id == caller.claims.sub && r.device_id == caller.claims.did => {
+                Concern::Revoked
+            }
+            _ => Concern::Nothing,
+        };
+    }
+    match live::guild_of(&message.subject) {
+        Some(guild_id) if start.guilds.contains_key(guild_id) => {}
+        _ => return Concern::Nothing,
+    }
+    if !message.subject.ends_with(".typing.started") {
+        return Concern::Logged;
+    }
+    match Event::decode(message.payload.clone()) {
+        Ok(event) if start.may_view(&event.guild_id) => Concern::Typing(Box::new(event)),
+        _ => Concern::Nothing,
     }
 }

@@ -3,6 +3,7 @@
 mod events;
 mod guild;
 mod internal;
+mod live;
 mod messages;
 
 pub use events::EventGrpc;
