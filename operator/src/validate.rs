@@ -78,8 +78,8 @@ impl ValidSpec {
 /// Ports the services open connections to, for their NetworkPolicies.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Egress {
-    /// The NATS server's port.
-    pub nats: u16,
+    /// The NATS servers' ports.
+    pub nats: Vec<u16>,
     /// The object store's port.
     pub object_store: u16,
     /// The OTLP collector's port, when traces are exported.

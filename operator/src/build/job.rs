@@ -50,23 +50,30 @@ pub fn job_name(spec: &ValidSpec) -> String {
 
 pub fn migration_job(spec: &ValidSpec) -> Job {
     let (volumes, mounts) = volumes::tmp();
-    let container = |name: String, service: Service| Container {
+    let container = |name: String, service: Service, args: Vec<String>| Container {
         name,
         image: Some(spec.image.clone()),
         image_pull_policy: Some(pull_policy(spec.spec.image.pull_policy).to_owned()),
-        args: Some(vec!["migrate".to_owned()]),
+        args: Some(args),
         env: Some(env::migrate(spec, service)),
         security_context: Some(container_security()),
         volume_mounts: Some(mounts.clone()),
         ..Container::default()
     };
-    // `mzchatd migrate` migrates every service's schema in the one database it is given, so a
-    // database per service means one run per database, one after the other (init containers).
+    // One database: `mzchatd migrate` migrates every service's schema in it. A database per
+    // service: one `migrate --service` per database, one after the other (init containers).
     let mut runs: Vec<Container> = match spec.spec.database.layout {
-        DatabaseLayout::SchemaPerService => vec![container("migrate".into(), Service::Identity)],
+        DatabaseLayout::SchemaPerService => vec![container(
+            "migrate".into(),
+            Service::Identity,
+            vec!["migrate".into()],
+        )],
         DatabaseLayout::DatabasePerService => Service::ALL
             .iter()
-            .map(|&s| container(format!("migrate-{}", s.name()), s))
+            .map(|&s| {
+                let args = vec!["migrate".into(), "--service".into(), s.name().into()];
+                container(format!("migrate-{}", s.name()), s, args)
+            })
             .collect(),
     };
     let last = runs.pop().into_iter().collect::<Vec<_>>();

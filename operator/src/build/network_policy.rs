@@ -153,7 +153,7 @@ fn backend_egress(spec: &ValidSpec, service_pod: bool) -> Vec<NetworkPolicyEgres
         rules.push(egress_to_any(tcp(&[otlp])));
     }
     if service_pod {
-        rules.push(egress_to_any(tcp(&[spec.egress.nats])));
+        rules.push(egress_to_any(tcp(&spec.egress.nats)));
         rules.push(NetworkPolicyEgressRule {
             to: Some(vec![NetworkPolicyPeer {
                 pod_selector: Some(selector(selector_labels(spec, None))),

@@ -68,8 +68,9 @@ pub enum DatabaseLayout {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NatsSpec {
-    /// The server's URL: nats://, tls://, ws:// or wss://, e.g. nats://nats.nats:4222. One URL:
-    /// for a cluster, its Service (the client learns the other servers from it).
+    /// The server's URL: nats://, tls://, ws:// or wss://, e.g. nats://nats.nats:4222; several
+    /// servers of one cluster separated by commas (for a cluster behind one Service, its URL
+    /// is enough: the client learns the other servers from it).
     pub url: String,
     /// The NATS user's credentials (the content of a .creds file); none: connect without.
     #[serde(default, skip_serializing_if = "Option::is_none")]

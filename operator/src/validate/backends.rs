@@ -54,23 +54,23 @@ fn database(spec: &HomeserverSpec, errors: &mut Errors) {
     }
 }
 
-fn nats(spec: &HomeserverSpec, errors: &mut Errors) -> Option<u16> {
+fn nats(spec: &HomeserverSpec, errors: &mut Errors) -> Option<Vec<u16>> {
     let nats = &spec.nats;
     let schemes = [("nats", 4222), ("tls", 4222), ("ws", 80), ("wss", 443)];
-    // mzchatd hands the URL to the NATS client as one server; the client learns the rest of a
-    // cluster from it.
-    let port = if nats.url.contains(',') {
-        errors.add(
-            "spec.nats.url",
-            "must be one URL: mzchatd connects to a single address (use the cluster's Service, e.g. nats://nats.nats:4222; the client discovers the other servers)",
-        );
-        None
-    } else {
-        parse_endpoint(&nats.url, &schemes)
-            .map_err(|m| errors.add("spec.nats.url", m))
-            .ok()
-            .map(|e| e.port)
-    };
+    // mzchatd takes the servers of one cluster separated by commas.
+    let mut ports = Vec::new();
+    let mut valid = true;
+    for url in nats.url.split(',').map(str::trim) {
+        match parse_endpoint(url, &schemes) {
+            Ok(endpoint) if !ports.contains(&endpoint.port) => ports.push(endpoint.port),
+            Ok(_) => {}
+            Err(m) => {
+                errors.add("spec.nats.url", m);
+                valid = false;
+            }
+        }
+    }
+    let port = valid.then_some(ports);
     if let Some(creds) = &nats.credentials_secret_ref {
         errors.secret_name("spec.nats.credentialsSecretRef.name", &creds.name);
         errors.secret_key("spec.nats.credentialsSecretRef.key", &creds.key);

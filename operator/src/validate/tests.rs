@@ -12,7 +12,7 @@ fn accepts_the_small_fixture_with_defaults_filled_in() {
     assert_eq!(spec.keys_secret, "small-keys");
     assert!(spec.generates_keys());
     assert_eq!(spec.scaling(Service::Guild), &Scaling::Fixed(1));
-    assert_eq!(spec.egress.nats, 4222);
+    assert_eq!(spec.egress.nats, [4222]);
     assert_eq!(spec.egress.object_store, 8333);
     assert_eq!(spec.egress.otlp, None);
     assert!(!spec.insecure_dev());
@@ -39,9 +39,18 @@ fn accepts_the_production_fixture() {
             initial: 2
         }
     );
-    assert_eq!(spec.egress.nats, 4222);
+    assert_eq!(spec.egress.nats, [4222]);
     assert_eq!(spec.egress.object_store, 443);
     assert_eq!(spec.egress.otlp, Some(4317));
+}
+
+#[test]
+fn accepts_the_servers_of_a_nats_cluster() {
+    let spec = valid(
+        "valid-small",
+        "spec: {nats: {url: 'nats://a:4222, nats://b:4222,tls://c:4443'}}",
+    );
+    assert_eq!(spec.egress.nats, [4222, 4443]);
 }
 
 #[test]
@@ -212,8 +221,8 @@ refuses! {
         => "spec.nats.url", "must start with nats://";
     refuses_a_nats_url_without_scheme: "valid-small", "spec: {nats: {url: 'nats.nats:4222'}}"
         => "spec.nats.url", "must be a URL";
-    refuses_two_nats_urls: "valid-small", "spec: {nats: {url: 'nats://a:4222,nats://b:4222'}}"
-        => "spec.nats.url", "must be one URL";
+    refuses_a_bad_url_in_a_nats_list: "valid-small", "spec: {nats: {url: 'nats://a:4222, http://b:4222'}}"
+        => "spec.nats.url", "must start with nats://";
     refuses_too_many_stream_replicas: "valid-small", "spec: {nats: {streamReplicas: 7}}"
         => "spec.nats.streamReplicas", "1 to 5";
     refuses_bad_nats_credentials_key: "valid-production", "spec: {nats: {credentialsSecretRef: {key: 'nats creds'}}}"

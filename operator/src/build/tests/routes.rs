@@ -152,7 +152,7 @@ fn the_migration_job_is_named_for_its_version_and_migrates_each_database() {
         .as_ref()
         .and_then(|s| s.template.spec.clone())
         .expect("pod");
-    let runs: Vec<String> = pod
+    let runs: Vec<(String, Vec<String>)> = pod
         .init_containers
         .iter()
         .flatten()
@@ -164,15 +164,31 @@ fn the_migration_job_is_named_for_its_version_and_migrates_each_database() {
                 .flatten()
                 .find(|e| e.name == "MZCHAT_DATABASE_URL")
                 .expect("a URL");
-            url.value_from
+            let key = url
+                .value_from
                 .as_ref()
                 .and_then(|v| v.secret_key_ref.as_ref())
                 .expect("a Secret")
                 .key
-                .clone()
+                .clone();
+            (key, c.args.clone().unwrap_or_default())
         })
         .collect();
-    assert_eq!(runs, ["identity", "guild", "federation", "push", "media"]);
+    // Each database gets only its own service's migrations.
+    let expected = [
+        ("identity", "identity"),
+        ("guild", "guild"),
+        ("federation", "federation-sync"),
+        ("push", "push-relay"),
+        ("media", "media"),
+    ]
+    .map(|(key, service)| {
+        (
+            key.to_owned(),
+            vec!["migrate".to_owned(), "--service".into(), service.into()],
+        )
+    });
+    assert_eq!(runs, expected);
 }
 
 #[test]
