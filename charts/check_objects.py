@@ -3,8 +3,8 @@
 
   check_objects.py split OUTDIR FILE...  objects of built-in kinds go to OUTDIR/core.yaml (for
       kubernetes-validate), each Homeserver to OUTDIR/homeserver-N.json (for check-jsonschema
-      against the CRD); PrometheusRules and ServiceMonitors, whose CRDs no schema here knows,
-      are checked for their shape right away. Exit 1 on any problem.
+      against the CRD); PrometheusRules, ServiceMonitors and Gateway API routes, whose CRDs no
+      schema here knows, are checked for their shape right away. Exit 1 on any problem.
   check_objects.py schema CRD OUT.json   the CRD's openAPIV3Schema, made strict: unknown
       fields are errors (the API server would silently prune them, hiding chart/CRD drift).
 """
@@ -15,7 +15,7 @@ import sys
 import yaml
 
 # Groups whose kinds kubernetes-validate has no schema for.
-CUSTOM_GROUPS = ("mzchat.io/", "monitoring.coreos.com/")
+CUSTOM_GROUPS = ("mzchat.io/", "monitoring.coreos.com/", "gateway.networking.k8s.io/")
 
 
 def problems_of_monitoring(obj):
@@ -36,6 +36,16 @@ def problems_of_monitoring(obj):
         if not spec.get("selector") or not spec.get("endpoints"):
             return ["spec.selector and spec.endpoints are required"]
         return []
+    if kind in ("GRPCRoute", "HTTPRoute"):
+        rules = spec.get("rules") or []
+        if not spec.get("parentRefs") or not rules:
+            return ["spec.parentRefs and spec.rules are required"]
+        return [
+            f"rule {n}: no backendRefs with a name and port"
+            for n, rule in enumerate(rules)
+            if not rule.get("backendRefs")
+            or any(not b.get("name") or not b.get("port") for b in rule["backendRefs"])
+        ]
     return [f"unexpected kind {kind} in {obj['apiVersion']}"]
 
 

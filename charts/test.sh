@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Offline checks of both Helm charts and deploy/examples (no cluster needed):
 # - helm lint --strict and helm template with the default values and every ci/*-values.yaml
+# - what the operator builds for deploy/examples and its fixtures (mzchat-operator render)
 # - every rendered object: kubernetes-validate (built-in kinds), the Homeserver CRD's schema
 #   (Homeservers, once the CRD is generated), the shape of PrometheusRules/ServiceMonitors
 # - rendering without required values fails with the chart's own message
@@ -118,6 +119,18 @@ expect_fail "mzchat: schema rejects unknown keys" "additional properties" \
 
 for example in deploy/examples/*.yaml deploy/quickstart/*.yaml; do
   validate "$example" "$example"
+done
+
+# What the operator builds from each example and its test fixtures (mzchat-operator render).
+for homeserver in deploy/examples/homeserver-*.yaml operator/tests/fixtures/valid-*.yaml; do
+  name="operator: $(basename "$homeserver" .yaml)"
+  built="$work/built-$(basename "$homeserver")"
+  if "${CARGO:-cargo}" run -q -p mzchat-operator -- render --namespace chat "$homeserver" >"$built" 2>"$built.err"; then
+    ok "$name: rendered"
+    validate "$name" "$built"
+  else
+    fail "$name: rendered" "$(cat "$built.err")"
+  fi
 done
 
 lint_config='{extends: default, rules: {line-length: {max: 120}, document-start: disable,

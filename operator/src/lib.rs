@@ -11,6 +11,7 @@ pub mod crd;
 pub mod leader;
 pub mod metrics;
 pub mod reconcile;
+pub mod render;
 pub mod rollout;
 pub mod run;
 pub mod service;

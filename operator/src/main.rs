@@ -1,5 +1,5 @@
-//! `mzchat-operator`: `crd` prints the Homeserver CustomResourceDefinition, `run` runs the
-//! operator.
+//! `mzchat-operator`: `crd` prints the Homeserver CustomResourceDefinition, `render` what the
+//! operator would apply for a Homeserver file (no cluster needed), `run` runs the operator.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -19,6 +19,14 @@ struct Cli {
 enum Command {
     /// Print the Homeserver CustomResourceDefinition (YAML) on standard output.
     Crd,
+    /// Print the objects the operator would apply for the Homeservers in FILE (YAML; other
+    /// documents are skipped), without a cluster.
+    Render {
+        file: std::path::PathBuf,
+        /// Namespace of Homeservers that name none.
+        #[arg(long, default_value = "default")]
+        namespace: String,
+    },
     /// Reconcile Homeservers (while this replica holds the leader Lease).
     Run(RunArgs),
 }
@@ -55,7 +63,26 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Render { file, namespace } => render(&file, &namespace),
         Command::Run(args) => run(args),
+    }
+}
+
+fn render(file: &std::path::Path, namespace: &str) -> ExitCode {
+    let rendered = std::fs::read_to_string(file)
+        .map_err(|e| e.to_string())
+        .and_then(|text| {
+            mzchat_operator::render::render(&text, namespace).map_err(|e| e.to_string())
+        });
+    match rendered {
+        Ok(yaml) => {
+            print!("{yaml}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("mzchat-operator: {}: {err}", file.display());
+            ExitCode::FAILURE
+        }
     }
 }
 
