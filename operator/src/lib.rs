@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod apply;
+pub mod backlog;
 pub mod build;
 pub mod crd;
 pub mod leader;

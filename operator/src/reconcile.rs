@@ -27,6 +27,8 @@ const REQUEUE_PROGRESSING: Duration = Duration::from_secs(10);
 /// Between checks of a settled, paused or invalid Homeserver: a spec edit wakes the controller
 /// anyway, so this only catches drift.
 const REQUEUE_SETTLED: Duration = Duration::from_secs(300);
+/// Between backlog reads, for federation-sync scaled on its job backlog.
+const REQUEUE_BACKLOG: Duration = Duration::from_secs(30);
 /// After an API error.
 const REQUEUE_ERROR: Duration = Duration::from_secs(30);
 /// Events carry at most 1 kB of note.
@@ -89,10 +91,16 @@ pub async fn reconcile(hs: Arc<Homeserver>, ctx: Arc<Context>) -> Result<Action,
     let progress = objects::apply_all(&ctx.client, &hs, &spec).await?;
     let settled = progress.rollout == Rollout::Complete && progress.degraded.is_none();
     write_status(&ctx, &hs, &Outcome::Reconciled(Box::new(progress))).await?;
-    Ok(Action::requeue(if settled {
-        REQUEUE_SETTLED
-    } else {
+    let scales_on_backlog = matches!(
+        spec.scaling(crate::service::Service::FederationSync),
+        crate::validate::Scaling::Backlog { .. }
+    );
+    Ok(Action::requeue(if !settled {
         REQUEUE_PROGRESSING
+    } else if scales_on_backlog {
+        REQUEUE_BACKLOG
+    } else {
+        REQUEUE_SETTLED
     }))
 }
 

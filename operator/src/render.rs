@@ -95,6 +95,11 @@ mod tests {
             assert_eq!(count(kind), n, "{kind}");
         }
         assert!(count("NetworkPolicy") > 0);
+        // Homeservers sharing a NATS cluster keep apart.
+        assert!(
+            out.contains("value: mzchat-chat-"),
+            "a bus prefix of its own"
+        );
         let invalid = text.replace("origin: https://chat.example.org", "origin: ftp://chat");
         match render(&invalid, "chat") {
             Err(RenderError::Invalid { problems, .. }) => {

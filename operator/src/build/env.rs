@@ -60,6 +60,13 @@ pub fn database_url(spec: &ValidSpec, service: Service) -> EnvVar {
 }
 
 /// What every mzchatd process needs: origins, its database, logs and traces.
+/// The root of this Homeserver's NATS subjects and stream names: its own, so Homeservers
+/// sharing a NATS cluster never read each other's events (names are DNS labels, which
+/// mzchatd's prefix rules accept).
+pub fn bus_prefix(spec: &ValidSpec) -> String {
+    format!("mzchat-{}-{}", spec.namespace, spec.name)
+}
+
 fn base(spec: &ValidSpec, service: Service) -> Vec<EnvVar> {
     let mut env = vec![
         value("MZCHAT_ORIGIN", spec.origin.to_string()),
@@ -104,6 +111,7 @@ pub fn service(spec: &ValidSpec, service: Service) -> Vec<EnvVar> {
             s.database.max_connections.to_string(),
         ),
         value("MZCHAT_NATS_URL", s.nats.url.trim()),
+        value("MZCHAT_BUS_PREFIX", bus_prefix(spec)),
         value("MZCHAT_STREAM_REPLICAS", s.nats.stream_replicas.to_string()),
         secret(
             "MZCHAT_INTERNAL_TOKEN",

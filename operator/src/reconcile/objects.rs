@@ -26,8 +26,16 @@ pub async fn apply_all(
     spec: &ValidSpec,
 ) -> Result<Progress, kube::Error> {
     let ns = spec.namespace.as_str();
-    // TODO(issue 7 follow-up): read the federation backlog for backlog autoscaling
-    let desired = build::desired(spec, &Observed::default());
+    let observed = Observed {
+        federation_backlog: crate::backlog::federation_backlog(client, spec).await,
+        federation_sync_replicas: hs
+            .status
+            .as_ref()
+            .and_then(|s| s.services.as_ref())
+            .and_then(|s| s.federation_sync.as_ref())
+            .and_then(|s| s.replicas),
+    };
+    let desired = build::desired(spec, &observed);
     ensure_keys_secret(client, spec).await?;
     for object in &desired.services {
         apply(client, ns, object).await?;
@@ -41,7 +49,8 @@ pub async fn apply_all(
     for object in &desired.autoscalers {
         apply(client, ns, object).await?;
     }
-    let (rollout, current_version, services) = roll_out(client, hs, spec, &desired).await?;
+    let (rollout, current_version, services) =
+        roll_out(client, hs, spec, &desired, &observed).await?;
     for object in &desired.ingresses {
         apply(client, ns, object).await?;
     }
@@ -79,6 +88,7 @@ async fn roll_out(
     hs: &Homeserver,
     spec: &ValidSpec,
     desired: &Desired,
+    observed: &Observed,
 ) -> Result<(Rollout, Option<String>, ServicesStatus), kube::Error> {
     let ns = spec.namespace.as_str();
     let target = spec.spec.version.as_str();
@@ -93,7 +103,7 @@ async fn roll_out(
     }
     let previous = current
         .as_deref()
-        .and_then(|version| deployments_at(hs, version));
+        .and_then(|version| deployments_at(hs, version, observed));
     // a Job's pod template is immutable: apply it once, then only read it (a spec edit during
     // the migration would otherwise make every apply fail)
     let jobs: Api<Job> = Api::namespaced(client.clone(), ns);
@@ -134,9 +144,9 @@ async fn roll_out(
 }
 
 /// The Deployments as they were built for `version` (the same spec otherwise).
-fn deployments_at(hs: &Homeserver, version: &str) -> Option<Vec<Deployment>> {
+fn deployments_at(hs: &Homeserver, version: &str, observed: &Observed) -> Option<Vec<Deployment>> {
     let mut old = hs.clone();
     old.spec.version = version.to_owned();
     let spec = validate(&old).ok()?;
-    Some(build::desired(&spec, &Observed::default()).deployments)
+    Some(build::desired(&spec, observed).deployments)
 }
