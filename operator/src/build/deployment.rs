@@ -28,7 +28,12 @@ use super::{env, volumes};
 const TERMINATION_GRACE_SECONDS: i64 = 30;
 
 /// `replicas`: None leaves the count to an HPA (setting it would fight the autoscaler).
-pub fn deployment(spec: &ValidSpec, service: Service, replicas: Option<i32>) -> Deployment {
+pub fn deployment(
+    spec: &ValidSpec,
+    service: Service,
+    replicas: Option<i32>,
+    secret_versions: &BTreeMap<String, String>,
+) -> Deployment {
     let component = Some(service.name());
     let (volumes, mounts) = volumes::for_service(spec, service);
     let container = Container {
@@ -66,7 +71,7 @@ pub fn deployment(spec: &ValidSpec, service: Service, replicas: Option<i32>) -> 
         volume_mounts: Some(mounts),
         ..Container::default()
     };
-    let checksum = config_checksum(&[&container], &volumes);
+    let checksum = config_checksum(&[&container], &volumes, secret_versions);
     let pod = PodSpec {
         containers: vec![container],
         volumes: Some(volumes),

@@ -78,7 +78,8 @@ pub fn migration_job(spec: &ValidSpec) -> Job {
     };
     let last = runs.pop().into_iter().collect::<Vec<_>>();
     let all: Vec<&Container> = runs.iter().chain(last.iter()).collect();
-    let checksum = config_checksum(&all, &volumes);
+    // Applied once per version and never changed: Secret versions do not matter here.
+    let checksum = config_checksum(&all, &volumes, &BTreeMap::new());
     let component = Some(MIGRATE_COMPONENT);
     Job {
         metadata: object_meta(spec, job_name(spec), component),

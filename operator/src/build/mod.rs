@@ -47,6 +47,19 @@ pub struct Desired {
     pub service_monitor: DynamicObject,
 }
 
+/// The Secrets the services' pods read (whose versions `Observed` carries).
+pub fn secrets_used(desired: &Desired) -> std::collections::BTreeSet<String> {
+    desired
+        .deployments
+        .iter()
+        .filter_map(|d| d.spec.as_ref()?.template.spec.as_ref())
+        .flat_map(|pod| {
+            let containers: Vec<_> = pod.containers.iter().collect();
+            pod::secrets_of(&containers, pod.volumes.as_deref().unwrap_or_default())
+        })
+        .collect()
+}
+
 pub fn desired(spec: &ValidSpec, observed: &Observed) -> Desired {
     let route = spec.spec.route.as_ref();
     Desired {
@@ -54,7 +67,7 @@ pub fn desired(spec: &ValidSpec, observed: &Observed) -> Desired {
             .iter()
             .map(|&s| {
                 let replicas = scale::replicas(spec.scaling(s), observed);
-                deployment::deployment(spec, s, replicas)
+                deployment::deployment(spec, s, replicas, &observed.secret_versions)
             })
             .collect(),
         services: Service::ALL

@@ -5,6 +5,8 @@ use k8s_openapi::api::core::v1::{
     Capabilities, Container, LocalObjectReference, PodSecurityContext, SeccompProfile,
     SecurityContext, Volume,
 };
+use std::collections::{BTreeMap, BTreeSet};
+
 use sha2::{Digest, Sha256};
 
 use crate::validate::ValidSpec;
@@ -59,7 +61,11 @@ pub fn image_pull_secrets(spec: &ValidSpec) -> Option<Vec<LocalObjectReference>>
 /// sha256 of everything a pod is configured with: image, arguments, environment (Secret
 /// references by name and key) and volumes. The contents of Secrets are not included: the
 /// operator never reads them.
-pub fn config_checksum(containers: &[&Container], volumes: &[Volume]) -> String {
+pub fn config_checksum(
+    containers: &[&Container],
+    volumes: &[Volume],
+    secret_versions: &BTreeMap<String, String>,
+) -> String {
     let mut hash = Sha256::new();
     for container in containers {
         let config = (
@@ -72,5 +78,62 @@ pub fn config_checksum(containers: &[&Container], volumes: &[Volume]) -> String 
         hash.update(serde_json::to_vec(&config).unwrap_or_default());
     }
     hash.update(serde_json::to_vec(volumes).unwrap_or_default());
+    for name in secrets_of(containers, volumes) {
+        let version = secret_versions.get(&name).map(String::as_str);
+        hash.update(serde_json::to_vec(&(name.as_str(), version)).unwrap_or_default());
+    }
     hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The Secrets these containers read, from their environment and volumes.
+pub fn secrets_of(containers: &[&Container], volumes: &[Volume]) -> BTreeSet<String> {
+    let from_env = containers
+        .iter()
+        .flat_map(|c| c.env.iter().flatten())
+        .filter_map(|e| e.value_from.as_ref()?.secret_key_ref.as_ref())
+        .map(|r| r.name.clone());
+    let from_volumes = volumes
+        .iter()
+        .filter_map(|v| v.secret.as_ref()?.secret_name.clone());
+    from_env.chain(from_volumes).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::build::{Observed, desired, secrets_used};
+    use crate::fixtures::valid;
+
+    #[test]
+    fn a_new_version_of_a_secret_the_pods_read_rolls_them_and_no_other_does() {
+        let spec = valid("valid-production", "{}");
+        let sums = |versions: &[(&str, &str)]| -> Vec<String> {
+            let observed = Observed {
+                secret_versions: versions
+                    .iter()
+                    .map(|(n, v)| (n.to_string(), v.to_string()))
+                    .collect(),
+                ..Observed::default()
+            };
+            desired(&spec, &observed)
+                .deployments
+                .iter()
+                .map(|d| {
+                    let meta = d.spec.as_ref().and_then(|s| s.template.metadata.as_ref());
+                    meta.and_then(|m| m.annotations.as_ref())
+                        .and_then(|a| a.get(CONFIG_CHECKSUM_ANNOTATION))
+                        .cloned()
+                        .expect("checksum")
+                })
+                .collect()
+        };
+        assert!(secrets_used(&desired(&spec, &Observed::default())).contains("chat-db"));
+        let base = sums(&[("chat-db", "1")]);
+        let rotated = sums(&[("chat-db", "2")]);
+        assert!(
+            base.iter().zip(&rotated).all(|(a, b)| a != b),
+            "every service reads the database Secret"
+        );
+        assert_eq!(base, sums(&[("chat-db", "1"), ("unrelated", "9")]));
+    }
 }

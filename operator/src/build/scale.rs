@@ -11,6 +11,8 @@ use k8s_openapi::api::autoscaling::v2::{
     MetricTarget, ResourceMetricSource,
 };
 
+use std::collections::BTreeMap;
+
 use crate::service::Service;
 use crate::validate::{Scaling, ValidSpec};
 
@@ -23,6 +25,9 @@ pub struct Observed {
     pub federation_backlog: Option<u64>,
     /// federation-sync's Deployment's replicas now; None before it exists.
     pub federation_sync_replicas: Option<i32>,
+    /// resourceVersion of each Secret the pods use, by name: a changed Secret changes the
+    /// pods' checksum, so they restart with its new content.
+    pub secret_versions: BTreeMap<String, String>,
 }
 
 /// The Deployment's replicas; None when an HPA owns them.
@@ -157,6 +162,7 @@ mod tests {
         let busy = Observed {
             federation_backlog: Some(650),
             federation_sync_replicas: Some(3),
+            ..Observed::default()
         };
         assert_eq!(replicas(&backlog, &busy), Some(7));
     }

@@ -334,6 +334,7 @@ fn federation_sync_on_its_backlog_gets_replicas_from_the_operator_and_no_hpa() {
     let busy = Observed {
         federation_backlog: Some(6500),
         federation_sync_replicas: Some(2),
+        ..Observed::default()
     };
     let d = desired_replicas(&spec, &busy);
     assert_eq!(d, Some(7));

@@ -26,7 +26,8 @@ pub async fn apply_all(
     spec: &ValidSpec,
 ) -> Result<Progress, kube::Error> {
     let ns = spec.namespace.as_str();
-    let observed = Observed {
+    ensure_keys_secret(client, spec).await?;
+    let mut observed = Observed {
         federation_backlog: crate::backlog::federation_backlog(client, spec).await,
         federation_sync_replicas: hs
             .status
@@ -34,9 +35,12 @@ pub async fn apply_all(
             .and_then(|s| s.services.as_ref())
             .and_then(|s| s.federation_sync.as_ref())
             .and_then(|s| s.replicas),
+        ..Observed::default()
     };
+    // Built once to learn which Secrets the pods read, then with their versions.
+    let secrets = build::secrets_used(&build::desired(spec, &observed));
+    observed.secret_versions = secret_versions(client, ns, secrets).await?;
     let desired = build::desired(spec, &observed);
-    ensure_keys_secret(client, spec).await?;
     for object in &desired.services {
         apply(client, ns, object).await?;
     }
@@ -149,4 +153,20 @@ fn deployments_at(hs: &Homeserver, version: &str, observed: &Observed) -> Option
     old.spec.version = version.to_owned();
     let spec = validate(&old).ok()?;
     Some(build::desired(&spec, observed).deployments)
+}
+
+/// The resourceVersion of each Secret that exists (a missing one shows in the pods' events).
+async fn secret_versions(
+    client: &Client,
+    ns: &str,
+    names: std::collections::BTreeSet<String>,
+) -> Result<std::collections::BTreeMap<String, String>, kube::Error> {
+    let api: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), ns);
+    let mut versions = std::collections::BTreeMap::new();
+    for name in names {
+        if let Some(meta) = api.get_metadata_opt(&name).await? {
+            versions.insert(name, meta.metadata.resource_version.unwrap_or_default());
+        }
+    }
+    Ok(versions)
 }

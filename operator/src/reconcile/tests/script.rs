@@ -74,6 +74,7 @@ pub fn prelude(desired: &Desired, keys_exist: bool) -> Vec<Expect> {
             );
         }));
     }
+    script.extend(secret_reads(desired));
     script.extend(desired.services.iter().map(|o| applied(o, json!({}))));
     script.extend(
         desired
@@ -179,4 +180,23 @@ pub fn status(
                 "currentVersion in {body}"
             );
         })
+}
+
+/// The reads of the Secrets the pods use, for their versions (each answered as version 7).
+pub fn secret_reads(desired: &Desired) -> Vec<Expect> {
+    let ns = desired.services[0]
+        .metadata
+        .namespace
+        .clone()
+        .unwrap_or_default();
+    build::secrets_used(desired)
+        .into_iter()
+        .map(|name| {
+            Expect::get(format!("/api/v1/namespaces/{ns}/secrets/{name}")).reply(
+                200,
+                json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata",
+                       "metadata": {"name": name, "resourceVersion": "7"}}),
+            )
+        })
+        .collect()
 }
