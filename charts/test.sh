@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Offline checks of both Helm charts and deploy/examples (no cluster needed):
 # - helm lint --strict and helm template with the default values and every ci/*-values.yaml
-# - what the operator builds for deploy/examples and its fixtures (mzchat-operator render)
+# - what the operator builds (mzchat-operator render) for every rendered Homeserver,
+#   deploy/examples and its own fixtures: accepted by its validation, and valid objects
 # - every rendered object: kubernetes-validate (built-in kinds), the Homeserver CRD's schema
 #   (Homeservers, once the CRD is generated), the shape of PrometheusRules/ServiceMonitors
 # - rendering without required values fails with the chart's own message
@@ -64,6 +65,16 @@ validate() { # NAME FILE...: every object in FILEs
   done
 }
 
+operator_builds() { # NAME FILE: the operator accepts FILE's Homeserver; validate what it builds
+  local name="$1 -> operator" built="$work/built-$(echo "$1" | tr '/: ' '---').yaml"
+  if "${CARGO:-cargo}" run -q -p mzchat-operator -- render --namespace chat "$2" >"$built" 2>"$built.err"; then
+    ok "$name: accepted and built"
+    validate "$name" "$built"
+  else
+    fail "$name: accepted and built" "$(cat "$built.err")"
+  fi
+}
+
 for chart in mzchat mzchat-operator; do
   flags=(--kube-version "$KUBE" --namespace chat)
   [ "$chart" = mzchat-operator ] && flags=(--kube-version "$KUBE" --namespace mzchat-system --include-crds)
@@ -78,6 +89,7 @@ for chart in mzchat mzchat-operator; do
     if helm template test charts/"$chart" "${flags[@]}" "${files[@]}" >"$out" 2>"$out.err"; then
       ok "$chart/$variant: helm template"
       validate "$chart/$variant" "$out"
+      [ "$chart" = mzchat ] && operator_builds "$chart/$variant" "$out"
     else
       fail "$chart/$variant: helm template" "$(cat "$out.err")"
     fi
@@ -121,16 +133,9 @@ for example in deploy/examples/*.yaml deploy/quickstart/*.yaml; do
   validate "$example" "$example"
 done
 
-# What the operator builds from each example and its test fixtures (mzchat-operator render).
+# What the operator builds from each example and its test fixtures.
 for homeserver in deploy/examples/homeserver-*.yaml operator/tests/fixtures/valid-*.yaml; do
-  name="operator: $(basename "$homeserver" .yaml)"
-  built="$work/built-$(basename "$homeserver")"
-  if "${CARGO:-cargo}" run -q -p mzchat-operator -- render --namespace chat "$homeserver" >"$built" 2>"$built.err"; then
-    ok "$name: rendered"
-    validate "$name" "$built"
-  else
-    fail "$name: rendered" "$(cat "$built.err")"
-  fi
+  operator_builds "$(basename "$homeserver" .yaml)" "$homeserver"
 done
 
 lint_config='{extends: default, rules: {line-length: {max: 120}, document-start: disable,

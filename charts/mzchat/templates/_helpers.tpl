@@ -54,10 +54,8 @@ required (fail when neither is given). Returns the Secret's name, or "" when the
 {{- if and $inline (not (and $o.accessKeyId $o.secretAccessKey)) -}}
 {{- fail "objectStore: set both accessKeyId and secretAccessKey" -}}
 {{- end -}}
-{{- if and $o.useAmbientCredentials (or $inline $o.existingSecret) -}}
-{{- fail "objectStore: useAmbientCredentials excludes accessKeyId/secretAccessKey and existingSecret" -}}
-{{- end -}}
-{{- include "mzchat.secretName" (dict "root" . "section" $o "suffix" "object-store" "inline" (not (empty $inline)) "what" "objectStore credentials (accessKeyId and secretAccessKey, or useAmbientCredentials: true)" "required" (not $o.useAmbientCredentials)) -}}
+{{- /* mzchatd reads static keys only: no ambient credentials (IAM roles) yet. */}}
+{{- include "mzchat.secretName" (dict "root" . "section" $o "suffix" "object-store" "inline" (not (empty $inline)) "what" "objectStore credentials (accessKeyId and secretAccessKey)" "required" true) -}}
 {{- end -}}
 
 {{- define "mzchat.keysSecret" -}}
