@@ -39,6 +39,7 @@ bench: services-up
 	RESULTS=$(BENCH_RESULTS) BACKEND=postgres loadtest/run.sh
 	RESULTS=$(BENCH_RESULTS) loadtest/federation.sh
 	RESULTS=$(BENCH_RESULTS) loadtest/media.sh
+	$(CARGO_TARGET_DIR)/release/mzchat-loadtest --json $(BENCH_RESULTS) --label "rate limiter" ratelimit
 	python3 loadtest/report.py $(BENCH_RESULTS) docs/benchmarks.md
 
 ## Regenerate proto/src/gen from the .proto files (no protoc needed).

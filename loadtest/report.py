@@ -67,6 +67,12 @@ def main():
             cpu = f"{server['cpu_seconds'] / server['wall_seconds'] * 100:.0f}% of a core"
         rss = f"{server['peak_rss_mib']:.0f} MiB" if server.get("peak_rss_mib") else ""
         throughput = f"{fmt(thr.get('value'), 0)} {thr.get('unit', '')}".strip()
+        if r.get("per_call_us"):
+            us = r["per_call_us"]
+            throughput += (
+                f"; µs per call: memory {us['memory']:.2f}, NATS KV {us['nats_kv_one_replica']:.0f}"
+                f" (two replicas in turn {us['nats_kv_two_replicas']:.0f})"
+            )
         if r.get("download_mib_per_s"):
             throughput += f"; download {r['download_mib_per_s']:.0f} MiB/s"
         if r.get("errors"):

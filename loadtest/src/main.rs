@@ -12,6 +12,7 @@
 mod join;
 mod media;
 mod push;
+mod ratelimit;
 mod results;
 mod verify;
 
@@ -103,6 +104,13 @@ enum Scenario {
         users: usize,
         #[arg(long, default_value_t = 10)]
         concurrency: usize,
+    },
+    /// The rate limiter's cost per call, in memory and shared through NATS (no server needed).
+    Ratelimit {
+        #[arg(long, default_value = "nats://127.0.0.1:4222")]
+        nats_url: String,
+        #[arg(long, default_value_t = 5000)]
+        calls: usize,
     },
     /// Removes the JetStream streams a benchmark's homeserver created under `bus_prefix`.
     DropStreams {
@@ -387,6 +395,9 @@ async fn main() -> anyhow::Result<()> {
             users,
             concurrency,
         } => join::join_scenario(&cli.server, &home, home_pid, &dir, users, concurrency).await,
+        Scenario::Ratelimit { nats_url, calls } => {
+            ratelimit::ratelimit_scenario(&nats_url, calls).await
+        }
         Scenario::DropStreams {
             nats_url,
             bus_prefix,
@@ -409,6 +420,7 @@ impl Scenario {
             Scenario::Push { .. } => "push",
             Scenario::Media { .. } => "media",
             Scenario::Join { .. } => "join",
+            Scenario::Ratelimit { .. } => "ratelimit",
             Scenario::DropStreams { .. } => "drop-streams",
         }
     }

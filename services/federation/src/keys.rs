@@ -22,6 +22,9 @@ use crate::outbound::{CallError, Outbound};
 const MAX_AGE: Duration = Duration::from_secs(3600);
 const REFETCH_AFTER: Duration = Duration::from_secs(5);
 const MAX_ORIGINS: usize = 10_000;
+/// Keys kept per origin, and the longest key id taken.
+const MAX_KEYS: usize = 16;
+const MAX_KEY_ID_BYTES: usize = 64;
 
 struct Entry {
     /// The last keys fetched successfully.
@@ -106,8 +109,15 @@ impl KeyCache {
         }
         match outbound.server_info(origin).await {
             Ok(info) if info.origin == origin.as_str() => {
-                self.store(origin, Some(info.server_keys.clone()));
-                Ok(info.server_keys)
+                // A server publishes its current key and a few retired ones.
+                let keys: Vec<PublicKey> = info
+                    .server_keys
+                    .into_iter()
+                    .filter(|k| k.key_id.len() <= MAX_KEY_ID_BYTES)
+                    .take(MAX_KEYS)
+                    .collect();
+                self.store(origin, Some(keys.clone()));
+                Ok(keys)
             }
             answer => {
                 let reason = match answer {

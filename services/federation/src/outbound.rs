@@ -42,6 +42,12 @@ pub enum CallError {
     Local(String),
 }
 
+/// Largest answer taken from another server: its results are relayed on the bus and stored,
+/// so a hostile server must not hand over megabytes (VerifyUser answers are a few KiB).
+const MAX_ANSWER_BYTES: usize = 256 * 1024;
+/// Largest GetServerInfo answer: a description and a handful of keys.
+const MAX_SERVER_INFO_BYTES: usize = 64 * 1024;
+
 pub struct Outbound {
     signer: ServerKeyInternalServiceClient<Channel>,
     auth: InternalAuth,
@@ -145,7 +151,8 @@ impl Outbound {
         request: mzchat_proto::federation::VerifyUserRequest,
     ) -> Result<mzchat_proto::federation::VerifyUserResponse, CallError> {
         let request = self.signed(destination, VERIFY_USER, request).await?;
-        let mut client = IdentityFederationServiceClient::new(self.channel(destination)?);
+        let mut client = IdentityFederationServiceClient::new(self.channel(destination)?)
+            .max_decoding_message_size(MAX_ANSWER_BYTES);
         client
             .verify_user(request)
             .await
@@ -161,7 +168,8 @@ impl Outbound {
         let request = self
             .signed(destination, UPDATE_HOME_SERVER, request)
             .await?;
-        let mut client = IdentityFederationServiceClient::new(self.channel(destination)?);
+        let mut client = IdentityFederationServiceClient::new(self.channel(destination)?)
+            .max_decoding_message_size(MAX_ANSWER_BYTES);
         client
             .update_home_server(request)
             .await
@@ -175,7 +183,8 @@ impl Outbound {
         request: mzchat_proto::federation::PropagateBanRequest,
     ) -> Result<(), CallError> {
         let request = self.signed(destination, PROPAGATE_BAN, request).await?;
-        let mut client = IdentityFederationServiceClient::new(self.channel(destination)?);
+        let mut client = IdentityFederationServiceClient::new(self.channel(destination)?)
+            .max_decoding_message_size(MAX_ANSWER_BYTES);
         client
             .propagate_ban(request)
             .await
@@ -189,7 +198,8 @@ impl Outbound {
         request: mzchat_proto::federation::PushNotificationRequest,
     ) -> Result<(), CallError> {
         let request = self.signed(destination, PUSH_NOTIFICATION, request).await?;
-        let mut client = PushFederationServiceClient::new(self.channel(destination)?);
+        let mut client = PushFederationServiceClient::new(self.channel(destination)?)
+            .max_decoding_message_size(MAX_ANSWER_BYTES);
         client
             .push_notification(request)
             .await
@@ -199,7 +209,8 @@ impl Outbound {
 
     /// A server's public description (unauthenticated): where its keys come from.
     pub async fn server_info(&self, origin: &Origin) -> Result<GetServerInfoResponse, CallError> {
-        let mut client = ServerInfoServiceClient::new(self.channel(origin)?);
+        let mut client = ServerInfoServiceClient::new(self.channel(origin)?)
+            .max_decoding_message_size(MAX_SERVER_INFO_BYTES);
         client
             .get_server_info(GetServerInfoRequest {})
             .await

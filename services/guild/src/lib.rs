@@ -20,8 +20,9 @@ use mzchat_guild_migration::Migrator;
 use mzchat_platform::{
     bus::Bus,
     db::{self, DatabaseTarget, DbSetupError},
-    grpc::{GrpcServer, InternalAuth},
+    grpc::{GrpcServer, InternalAuth, MAX_REQUEST_BYTES},
     outbox::{Outbox, OutboxRelay},
+    rate_limit::RateLimiter,
     session_keys::SessionKeys,
 };
 use mzchat_proto::guild::{
@@ -51,6 +52,7 @@ pub enum SetupError {
 pub struct Deps {
     pub bus: Arc<dyn Bus>,
     pub internal: InternalAuth,
+    pub rate: Arc<RateLimiter>,
 }
 
 pub struct Guild {
@@ -89,6 +91,7 @@ pub async fn build(config: GuildConfig, deps: Deps) -> Result<Guild, SetupError>
         deps.bus.clone(),
         identity,
         deps.internal.clone(),
+        deps.rate,
     ));
     Ok(Guild {
         app,
@@ -113,19 +116,18 @@ impl Guild {
     pub fn mount(&self, server: &mut GrpcServer) {
         let (app, keys) = (self.app.clone(), self.keys.clone());
         server
-            .add_service(GuildServiceServer::new(grpc::GuildGrpc::new(
-                app.clone(),
-                keys.clone(),
-            )))
-            .add_service(MessageServiceServer::new(grpc::MessageGrpc::new(
-                app.clone(),
-                keys.clone(),
-            )))
-            .add_service(EventServiceServer::new(grpc::EventGrpc::new(
-                app.clone(),
-                keys,
-                self.bus.clone(),
-            )))
+            .add_service(
+                GuildServiceServer::new(grpc::GuildGrpc::new(app.clone(), keys.clone()))
+                    .max_decoding_message_size(MAX_REQUEST_BYTES),
+            )
+            .add_service(
+                MessageServiceServer::new(grpc::MessageGrpc::new(app.clone(), keys.clone()))
+                    .max_decoding_message_size(MAX_REQUEST_BYTES),
+            )
+            .add_service(
+                EventServiceServer::new(grpc::EventGrpc::new(app.clone(), keys, self.bus.clone()))
+                    .max_decoding_message_size(MAX_REQUEST_BYTES),
+            )
             .add_service(GuildInternalServiceServer::with_interceptor(
                 grpc::GuildInternalGrpc::new(app),
                 self.internal.clone(),

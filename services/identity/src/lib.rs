@@ -23,8 +23,9 @@ use mzchat_platform::{
     bus::Bus,
     db::{self, DatabaseTarget, DbSetupError},
     federation::{RemoteKeys, S2sAuthenticated},
-    grpc::{GrpcServer, InternalAuth},
+    grpc::{GrpcServer, InternalAuth, MAX_REQUEST_BYTES},
     outbox::{Outbox, OutboxRelay},
+    rate_limit::RateLimiter,
 };
 use mzchat_proto::{
     federation::identity_federation_service_server::IdentityFederationServiceServer,
@@ -68,6 +69,7 @@ pub struct Deps {
     pub federation_internal_url: String,
     /// Where the media service's internal API answers (avatar files); none: no avatar files.
     pub media_internal_url: Option<String>,
+    pub rate: Arc<RateLimiter>,
 }
 
 pub struct Identity {
@@ -77,6 +79,7 @@ pub struct Identity {
     outbox: Outbox,
     bus: Arc<dyn Bus>,
     internal: InternalAuth,
+    rate: Arc<RateLimiter>,
 }
 
 /// Applies identity's migrations to its schema.
@@ -119,6 +122,7 @@ pub async fn build(config: IdentityConfig, deps: Deps) -> Result<Identity, Setup
         outbox,
         bus: deps.bus,
         internal: deps.internal,
+        rate: deps.rate,
     })
 }
 
@@ -133,24 +137,35 @@ impl Identity {
 
     pub fn mount(&self, grpc: &mut GrpcServer) {
         let server = &self.app.config().server;
-        grpc.add_service(SessionServiceServer::new(grpc::SessionGrpc::new(
-            self.app.clone(),
-        )))
-        .add_service(IdentityServiceServer::new(grpc::IdentityGrpc::new(
-            self.app.clone(),
-        )))
-        .add_service(ServerInfoServiceServer::new(grpc::ServerInfoGrpc::new(
-            self.app.clone(),
-        )))
-        .add_service(S2sAuthenticated::new(
-            IdentityFederationServiceServer::new(grpc::IdentityFederationGrpc::new(
+        let rate = &self.rate;
+        grpc.add_service(
+            SessionServiceServer::new(grpc::SessionGrpc::new(
                 self.app.clone(),
-            )),
-            server.origin.clone(),
-            server.insecure_dev,
-            server.federation.clone(),
-            self.remote_keys.clone(),
-        ))
+                rate.clone(),
+                self.internal.clone(),
+            ))
+            .max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
+        .add_service(
+            IdentityServiceServer::new(grpc::IdentityGrpc::new(self.app.clone(), rate.clone()))
+                .max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
+        .add_service(
+            ServerInfoServiceServer::new(grpc::ServerInfoGrpc::new(self.app.clone(), rate.clone()))
+                .max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
+        .add_service(
+            S2sAuthenticated::new(
+                IdentityFederationServiceServer::new(grpc::IdentityFederationGrpc::new(
+                    self.app.clone(),
+                )),
+                server.origin.clone(),
+                server.insecure_dev,
+                server.federation.clone(),
+                self.remote_keys.clone(),
+            )
+            .rate_limited(rate.clone()),
+        )
         .add_service(ServerKeyInternalServiceServer::with_interceptor(
             grpc::ServerKeyInternalGrpc::new(self.app.clone()),
             self.internal.clone(),

@@ -2,7 +2,12 @@
 
 use std::sync::Arc;
 
-use mzchat_platform::{error::to_status, session_keys::SessionKeys, session_token::Claims};
+use mzchat_platform::{
+    error::to_status,
+    rate_limit::{Limit, RateLimiter},
+    session_keys::SessionKeys,
+    session_token::Claims,
+};
 use mzchat_proto::media::{
     AbortUploadRequest, AbortUploadResponse, CompleteUploadRequest, CompleteUploadResponse,
     DeleteFileRequest, DeleteFileResponse, File as PbFile, GetFileInfoRequest, GetFileInfoResponse,
@@ -38,11 +43,12 @@ async fn to_end<T: Send + 'static>(
 pub struct MediaGrpc {
     app: Arc<MediaApp>,
     keys: Arc<SessionKeys>,
+    rate: Arc<RateLimiter>,
 }
 
 impl MediaGrpc {
-    pub fn new(app: Arc<MediaApp>, keys: Arc<SessionKeys>) -> Self {
-        Self { app, keys }
+    pub fn new(app: Arc<MediaApp>, keys: Arc<SessionKeys>, rate: Arc<RateLimiter>) -> Self {
+        Self { app, keys, rate }
     }
 
     async fn caller<T>(&self, request: &Request<T>) -> Result<Claims, Status> {
@@ -70,6 +76,8 @@ impl MediaService for MediaGrpc {
         request: Request<StartUploadRequest>,
     ) -> Result<Response<StartUploadResponse>, Status> {
         let caller = self.caller(&request).await?;
+        let device = format!("{}/{}", caller.sub, caller.did);
+        self.rate.check(Limit::Upload, &device).await?;
         let r = request.into_inner();
         let new = NewUpload {
             file_name: r.file_name,

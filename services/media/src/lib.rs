@@ -18,6 +18,7 @@ use mzchat_platform::{
     LimitsArgs, ServerConfig,
     db::{self, DatabaseTarget, DbSetupError},
     grpc::{GrpcServer, InternalAuth},
+    rate_limit::RateLimiter,
     session_keys::SessionKeys,
 };
 use mzchat_proto::media::{
@@ -126,11 +127,15 @@ impl Media {
         StoreProbe(self.app.blobs().clone())
     }
 
-    pub fn mount(&self, server: &mut GrpcServer, internal: &InternalAuth) {
+    pub fn mount(&self, server: &mut GrpcServer, internal: &InternalAuth, rate: Arc<RateLimiter>) {
         server
             .add_service(
-                MediaServiceServer::new(grpc::MediaGrpc::new(self.app.clone(), self.keys.clone()))
-                    .max_decoding_message_size(MAX_REQUEST_BYTES),
+                MediaServiceServer::new(grpc::MediaGrpc::new(
+                    self.app.clone(),
+                    self.keys.clone(),
+                    rate,
+                ))
+                .max_decoding_message_size(MAX_REQUEST_BYTES),
             )
             .add_service(MediaInternalServiceServer::with_interceptor(
                 grpc::MediaInternalGrpc::new(self.app.clone()),

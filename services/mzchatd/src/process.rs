@@ -14,6 +14,7 @@ use mzchat_platform::{
     bus::{Bus, streams},
     grpc::{GrpcServer, Health, InternalAuth},
     metrics::{self, Metrics},
+    rate_limit::RateLimiter,
     shutdown, telemetry,
 };
 use mzchat_push::PushConfig;
@@ -221,6 +222,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .context("bus")?;
     ensure_streams(bus.as_ref(), &shutdown).await;
+    let rate = Arc::new(
+        RateLimiter::connect(&config.server)
+            .await
+            .context("rate limiter")?,
+    );
     let internal = InternalAuth::new(config.internal_token.clone());
     let mut grpc = GrpcServer::new();
     let mut tasks = Vec::new();
@@ -250,6 +256,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                     .clone()
                     .unwrap_or_else(|| this_process.clone()),
                 media_internal_url: media_internal_url.clone(),
+                rate: rate.clone(),
             },
         )
         .await
@@ -275,6 +282,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             mzchat_guild::Deps {
                 bus: bus.clone(),
                 internal: internal.clone(),
+                rate: rate.clone(),
             },
         )
         .await
@@ -330,6 +338,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             },
             bus.clone(),
             internal.clone(),
+            rate.clone(),
         )
         .await
         .map_err(|e| anyhow::anyhow!(e))
@@ -356,7 +365,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!(e))
         .context("media service")?;
-        media.mount(&mut grpc, &internal);
+        media.mount(&mut grpc, &internal, rate.clone());
         media.register_metrics(&metrics);
         databases.push(media.database().clone());
         stores.push(media.store_probe());

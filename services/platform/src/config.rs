@@ -5,6 +5,7 @@ use std::{fmt, net::SocketAddr, path::PathBuf, time::Duration};
 
 use crate::federation::OriginPolicy;
 use crate::origin::{Origin, OriginError};
+use crate::rate_limit::RateLimits;
 
 /// A value that never appears in `Debug` output or logs.
 #[derive(Clone, PartialEq, Eq)]
@@ -106,6 +107,14 @@ pub struct ServerArgs {
     /// Servers this one refuses to federate with, same patterns; deny wins over allow.
     #[arg(long, env = "MZCHAT_FEDERATION_DENY", value_delimiter = ',')]
     pub federation_deny: Vec<String>,
+    /// Changes a rate limit: `NAME=COUNT/PERIOD` (e.g. `message.send=30/10s`) or `NAME=off`;
+    /// `all=off` lifts every limit. Repeatable; the environment variable takes a comma list.
+    #[arg(long = "rate-limit", env = "MZCHAT_RATE_LIMITS", value_delimiter = ',')]
+    pub rate_limits: Vec<String>,
+    /// Proxies in front of this server that append to `X-Forwarded-For` (0: clients connect
+    /// directly); per-address limits then key on the address the farthest one saw.
+    #[arg(long, env = "MZCHAT_FORWARDED_FOR_HOPS", default_value_t = 0)]
+    pub forwarded_for_hops: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -146,6 +155,8 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     pub log_format: LogFormat,
     pub federation: OriginPolicy,
+    pub rate_limits: RateLimits,
+    pub forwarded_for_hops: usize,
 }
 
 impl ServerArgs {
@@ -230,6 +241,9 @@ impl ServerArgs {
             log_format: self.log_format,
             federation: OriginPolicy::new(&self.federation_allow, &self.federation_deny)
                 .map_err(|e| ConfigError::Invalid(e.to_string()))?,
+            rate_limits: RateLimits::from_settings(&self.rate_limits)
+                .map_err(ConfigError::Invalid)?,
+            forwarded_for_hops: self.forwarded_for_hops,
         })
     }
 }

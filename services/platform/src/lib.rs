@@ -11,6 +11,7 @@ pub mod grpc;
 pub mod metrics;
 pub mod origin;
 pub mod outbox;
+pub mod rate_limit;
 pub mod session_keys;
 pub mod session_token;
 pub mod shared_metrics;

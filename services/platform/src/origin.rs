@@ -16,11 +16,20 @@ pub enum OriginError {
     Host,
     #[error("origin port is not a number between 1 and 65535")]
     Port,
+    #[error("origin is longer than {MAX_ORIGIN_BYTES} bytes")]
+    TooLong,
 }
+
+/// A host name is at most 253 bytes (RFC 1035); with the scheme and a port this is ample, and
+/// it bounds what one origin costs wherever it is stored or sent.
+pub const MAX_ORIGIN_BYTES: usize = 280;
 
 impl Origin {
     /// Parses and normalises an origin (lower-cases scheme and host).
     pub fn parse(text: &str, allow_http: bool) -> Result<Self, OriginError> {
+        if text.len() > MAX_ORIGIN_BYTES {
+            return Err(OriginError::TooLong);
+        }
         let lower = text.to_ascii_lowercase();
         let (scheme, rest) = if let Some(rest) = lower.strip_prefix("https://") {
             ("https", rest)
@@ -147,6 +156,10 @@ mod tests {
             Origin::parse("ftp://a.example", false),
             Err(OriginError::Scheme)
         );
+        let long = format!("https://{}.example", "a".repeat(MAX_ORIGIN_BYTES));
+        assert_eq!(Origin::parse(&long, false), Err(OriginError::TooLong));
+        let longest_host = format!("https://{}:65535", "a".repeat(253));
+        assert!(Origin::parse(&longest_host, false).is_ok());
     }
 
     #[test]

@@ -31,6 +31,15 @@ pub struct SharedMetrics {
     pub bus_consumed: Family<ConsumerLabels, Counter>,
     pub bus_published: Family<StreamLabel, Counter>,
     pub bus_consumer_pending: Family<ConsumerLabel, Gauge>,
+    pub rate_limit_calls: Family<RateLimitLabels, Counter>,
+    pub rate_limit_store_failures: Counter,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RateLimitLabels {
+    pub limit: &'static str,
+    /// `allowed` or `refused`.
+    pub outcome: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -86,6 +95,16 @@ pub(crate) fn register(registry: &mut Registry) {
         "bus_consumed",
         "Bus deliveries handled, by consumer and outcome (ack, retry, dead)",
         m.bus_consumed.clone(),
+    );
+    registry.register(
+        "rate_limit_calls",
+        "Calls counted against a rate limit, by limit and outcome (allowed, refused)",
+        m.rate_limit_calls.clone(),
+    );
+    registry.register(
+        "rate_limit_store_failures",
+        "Times the shared rate limit store failed and limits were decided in-process for a while",
+        m.rate_limit_store_failures.clone(),
     );
 }
 

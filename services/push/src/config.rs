@@ -16,10 +16,6 @@ pub struct PushArgs {
     /// Members read per page of a MENTION_EVERYONE fan-out (1-1000).
     #[arg(long, env = "MZCHAT_PUSH_FANOUT_PAGE", default_value_t = 500)]
     pub push_fanout_page: u32,
-    /// Pushes each other server may relay here per second (bursts of ten seconds' worth);
-    /// beyond it the relay is told RESOURCE_EXHAUSTED and tries again later.
-    #[arg(long, env = "MZCHAT_PUSH_RELAY_RATE", default_value_t = 200)]
-    pub push_relay_rate: u32,
     /// A Google service account's JSON key, which lets this server deliver through FCM HTTP v1.
     /// Without it, devices cannot register FCM tokens.
     #[arg(long, env = "MZCHAT_FCM_CREDENTIALS")]
@@ -57,7 +53,6 @@ pub struct PushSettings {
     pub allowed_endpoint_hosts: Vec<String>,
     pub ttl: Duration,
     pub fanout_page: u32,
-    pub relay_rate: u32,
     pub fcm: Option<FcmSettings>,
 }
 
@@ -65,9 +60,6 @@ impl PushArgs {
     pub fn validate(self) -> Result<PushSettings, String> {
         if !(1..=86_400).contains(&self.push_ttl_secs) {
             return Err("--push-ttl-secs must be between 1 and 86400".into());
-        }
-        if self.push_relay_rate == 0 {
-            return Err("--push-relay-rate must be at least 1".into());
         }
         if !(1..=1000).contains(&self.push_fanout_page) {
             return Err("--push-fanout-page must be between 1 and 1000".into());
@@ -90,7 +82,6 @@ impl PushArgs {
             allowed_endpoint_hosts: self.push_allow_endpoint_hosts,
             ttl: Duration::from_secs(self.push_ttl_secs),
             fanout_page: self.push_fanout_page,
-            relay_rate: self.push_relay_rate,
             fcm,
         })
     }

@@ -29,8 +29,9 @@ use mzchat_platform::{
     bus::{Bus, ConsumerSpec, Envelope, HandlerError, consume_forever, streams},
     db::{self, DatabaseTarget, DbSetupError},
     federation::{RemoteKeys, S2sAuthenticated},
-    grpc::{GrpcServer, InternalAuth},
+    grpc::{GrpcServer, InternalAuth, MAX_REQUEST_BYTES},
     outbox::{Outbox, OutboxRelay},
+    rate_limit::RateLimiter,
     session_keys::SessionKeys,
 };
 use mzchat_proto::{
@@ -86,6 +87,7 @@ pub struct Push {
     bus: Arc<dyn Bus>,
     mentions: Arc<Mentions>,
     sender: Arc<Sender>,
+    rate: Arc<RateLimiter>,
 }
 
 pub async fn migrate(config: &ServerConfig) -> Result<(), DbSetupError> {
@@ -97,6 +99,7 @@ pub async fn build(
     config: PushConfig,
     bus: Arc<dyn Bus>,
     internal: InternalAuth,
+    rate: Arc<RateLimiter>,
 ) -> Result<Push, SetupError> {
     let target = DatabaseTarget::for_service(&config.server, SERVICE);
     let db = db::connect(&target, config.server.database_max_connections).await?;
@@ -124,6 +127,7 @@ pub async fn build(
         internal.clone(),
         sender.wake.clone(),
         settings,
+        rate.clone(),
     )
     .map_err(SetupError::Config)?;
     let remote_keys = RemoteKeys::new(&config.federation_internal_url, internal.clone())
@@ -155,6 +159,7 @@ pub async fn build(
         config,
         db,
         bus,
+        rate,
     })
 }
 
@@ -171,17 +176,22 @@ impl Push {
     pub fn mount(&self, server: &mut GrpcServer) {
         let config = &self.config.server;
         server
-            .add_service(PushServiceServer::new(grpc::PushGrpc::new(
-                self.app.clone(),
-                self.keys.clone(),
-            )))
-            .add_service(S2sAuthenticated::new(
-                PushFederationServiceServer::new(grpc::PushFederationGrpc::new(self.relay.clone())),
-                config.origin.clone(),
-                config.insecure_dev,
-                config.federation.clone(),
-                self.remote_keys.clone(),
-            ));
+            .add_service(
+                PushServiceServer::new(grpc::PushGrpc::new(self.app.clone(), self.keys.clone()))
+                    .max_decoding_message_size(MAX_REQUEST_BYTES),
+            )
+            .add_service(
+                S2sAuthenticated::new(
+                    PushFederationServiceServer::new(grpc::PushFederationGrpc::new(
+                        self.relay.clone(),
+                    )),
+                    config.origin.clone(),
+                    config.insecure_dev,
+                    config.federation.clone(),
+                    self.remote_keys.clone(),
+                )
+                .rate_limited(self.rate.clone()),
+            );
     }
 
     /// Follows identity's device revocations and the guilds' mentions, and sends queued

@@ -6,13 +6,16 @@
 //! user's devices like a local push.
 
 use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
 use ed25519_dalek::VerifyingKey;
-use mzchat_platform::{Origin, grpc::InternalAuth};
+use mzchat_platform::{
+    Origin,
+    grpc::InternalAuth,
+    rate_limit::{Limit, RateLimiter},
+};
 use mzchat_proto::{
     common::{PushDelegationToken, SignedStatement},
     federation::{
@@ -36,9 +39,6 @@ use crate::{
     store::{deliveries, held_tokens},
 };
 
-/// A burst holds this many seconds' worth of a server's rate (MENTION_EVERYONE comes in bursts).
-const BURST_SECONDS: f64 = 10.0;
-
 pub struct Relay {
     db: DatabaseConnection,
     origin: Origin,
@@ -46,12 +46,11 @@ pub struct Relay {
     identity: ServerKeyInternalServiceClient<Channel>,
     auth: InternalAuth,
     own_keys: tokio::sync::Mutex<(Vec<VerifyingKey>, Option<Instant>)>,
-    buckets: Mutex<HashMap<String, (f64, Instant)>>,
     wake: Arc<Notify>,
     /// How long a relayed push is worth delivering.
     ttl_ms: i64,
-    /// Pushes each other server may relay per second.
-    rate: f64,
+    /// Pushes each other server may relay (`push.relay`, per origin).
+    rate: Arc<RateLimiter>,
 }
 
 fn seconds(ts: Option<prost_types::Timestamp>) -> i64 {
@@ -73,6 +72,7 @@ impl Relay {
         auth: InternalAuth,
         wake: Arc<Notify>,
         settings: &crate::PushSettings,
+        rate: Arc<RateLimiter>,
     ) -> Result<Self, String> {
         let channel = tonic::transport::Endpoint::from_shared(identity_url.to_owned())
             .map_err(|e| format!("identity url {identity_url}: {e}"))?
@@ -86,10 +86,9 @@ impl Relay {
             identity: ServerKeyInternalServiceClient::new(channel),
             auth,
             own_keys: tokio::sync::Mutex::new((Vec::new(), None)),
-            buckets: Mutex::new(HashMap::new()),
             wake,
             ttl_ms: crate::config::millis(settings.ttl),
-            rate: f64::from(settings.relay_rate),
+            rate,
         })
     }
 
@@ -122,26 +121,6 @@ impl Relay {
             mzchat_platform::db::now_millis(),
         )
         .await
-    }
-
-    fn admit(&self, caller: &Origin) -> Result<(), Status> {
-        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        if buckets.len() > 10_000 {
-            buckets.clear();
-        }
-        let now = Instant::now();
-        let burst = self.rate * BURST_SECONDS;
-        let (tokens, at) = buckets.entry(caller.to_string()).or_insert((burst, now));
-        *tokens = (*tokens + at.elapsed().as_secs_f64() * self.rate).min(burst);
-        *at = now;
-        if *tokens < 1.0 {
-            return Err(Status::resource_exhausted(format!(
-                "{caller} is relaying pushes faster than {} per second",
-                self.rate
-            )));
-        }
-        *tokens -= 1.0;
-        Ok(())
     }
 
     /// This server's published server keys, fetched again when none verifies (a rotation), at
@@ -191,7 +170,7 @@ impl Relay {
         caller: &Origin,
         request: PushNotificationRequest,
     ) -> Result<usize, Status> {
-        self.admit(caller)?;
+        self.rate.check(Limit::PushRelay, caller.as_str()).await?;
         let statement = request
             .delegation_token
             .ok_or_else(|| Status::invalid_argument("delegation_token is required"))?;

@@ -34,6 +34,9 @@ pub struct MessageRef<'a> {
     pub message_id: &'a str,
 }
 
+/// Different emoji a message may be reacted with (as other chat services do).
+const MAX_REACTION_EMOJI: usize = 20;
+
 /// One typing notice per user and channel in this window (PROTOCOL.md section 5).
 const TYPING_INTERVAL: Duration = Duration::from_secs(3);
 
@@ -374,6 +377,13 @@ impl GuildApp {
         store::messages::find(&txn, &channel.id, &message_id)
             .await?
             .ok_or_else(missing)?;
+        // Every reaction travels with the message (events, history pages): bound them.
+        let present = store::messages::reaction_emoji(&txn, &message_id).await?;
+        if present.len() >= MAX_REACTION_EMOJI && !present.contains(&emoji) {
+            return Err(crate::domain::GuildError::FailedPrecondition(format!(
+                "a message takes at most {MAX_REACTION_EMOJI} different reactions"
+            )));
+        }
         if store::messages::add_reaction(&txn, &message_id, caller.user_id(), &emoji, now()).await?
         {
             let added = ReactionAdded {

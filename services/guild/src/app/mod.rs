@@ -26,6 +26,7 @@ use mzchat_platform::{
     bus::Bus,
     grpc::InternalAuth,
     outbox::{Outbox, OutboxEvent},
+    rate_limit::RateLimiter,
     session_token::Claims,
 };
 use mzchat_proto::guild::event::Payload;
@@ -57,6 +58,11 @@ impl Caller {
     pub fn user_id(&self) -> &str {
         &self.claims.sub
     }
+
+    /// The user and device, as the per-caller rate limits key them.
+    pub fn device(&self) -> String {
+        format!("{}/{}", self.claims.sub, self.claims.did)
+    }
 }
 
 /// A fresh access token and its expiry (seconds), or none when identity could not be asked.
@@ -81,10 +87,11 @@ pub struct GuildApp {
     identity: SessionInternalServiceClient<Channel>,
     /// Identity's public session API, for JoinInvite with login.
     pub(crate) sessions: SessionServiceClient<Channel>,
-    internal: InternalAuth,
+    pub(crate) internal: InternalAuth,
     /// The media service's internal API, when this server has one.
     media: Option<MediaInternalServiceClient<Channel>>,
     pub metrics: crate::metrics::GuildMetrics,
+    pub(crate) rate: Arc<RateLimiter>,
 }
 
 const MAX_PAGE: u64 = 200;
@@ -110,6 +117,7 @@ impl GuildApp {
         bus: Arc<dyn Bus>,
         identity: Channel,
         internal: InternalAuth,
+        rate: Arc<RateLimiter>,
     ) -> Self {
         let media = config.media_internal_url.as_deref().and_then(|url| {
             let endpoint = tonic::transport::Endpoint::from_shared(url.to_owned()).ok()?;
@@ -133,6 +141,7 @@ impl GuildApp {
             sessions: SessionServiceClient::new(identity.clone()),
             identity: SessionInternalServiceClient::new(identity),
             internal,
+            rate,
         }
     }
 

@@ -1,6 +1,6 @@
 use std::{sync::Arc, time::Duration};
 
-use mzchat_platform::{error::to_status, session_keys::SessionKeys};
+use mzchat_platform::{error::to_status, rate_limit::Limit, session_keys::SessionKeys};
 use mzchat_proto::{
     guild::{self as pb, guild_service_server::GuildService},
     identity::LoginRequest,
@@ -433,6 +433,10 @@ impl GuildService for GuildGrpc {
         request: Request<pb::CreateInviteRequest>,
     ) -> Reply<pb::CreateInviteResponse> {
         let caller = caller(&self.keys, &request).await?;
+        self.app
+            .rate
+            .check(Limit::InviteCreate, &caller.device())
+            .await?;
         let r = request.into_inner();
         let max_age = duration(r.max_age)?;
         let invite = self
@@ -480,6 +484,10 @@ impl GuildService for GuildGrpc {
         &self,
         request: Request<pb::PreviewInviteRequest>,
     ) -> Reply<pb::PreviewInviteResponse> {
+        self.app
+            .rate
+            .check_address(Limit::IpInvite, &request)
+            .await?;
         let preview = self
             .app
             .preview_invite(&request.into_inner().token)
@@ -505,6 +513,10 @@ impl GuildService for GuildGrpc {
         &self,
         request: Request<pb::JoinInviteRequest>,
     ) -> Reply<pb::JoinInviteResponse> {
+        self.app
+            .rate
+            .check_address(Limit::IpInvite, &request)
+            .await?;
         let login = request.get_ref().login.clone();
         // Without a session here, the caller logs in with the same credentials as identity's
         // Login (registered or, for a user homed elsewhere, a shadow account at once).
@@ -519,7 +531,9 @@ impl GuildService for GuildGrpc {
                     migration_proof: None,
                     registration_token: String::new(),
                 });
-                mzchat_platform::telemetry::inject_trace(&mut login);
+                // As a service: the client's address was counted here (IpInvite), identity
+                // counts the login against the user.
+                self.app.internal.attach(&mut login);
                 let response = self.app.sessions.clone().login(login).await?.into_inner();
                 let session = response
                     .session
@@ -533,6 +547,10 @@ impl GuildService for GuildGrpc {
                 (crate::app::Caller { claims }, Some(session))
             }
         };
+        self.app
+            .rate
+            .check(Limit::GuildJoin, &caller.device())
+            .await?;
         let (guild, token) = self
             .app
             .join_invite(&caller, &request.into_inner().token)

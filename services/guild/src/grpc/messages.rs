@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use mzchat_platform::{error::to_status, session_keys::SessionKeys};
+use mzchat_platform::{error::to_status, rate_limit::Limit, session_keys::SessionKeys};
 use mzchat_proto::guild::{
     self as pb, list_messages_request, message_service_server::MessageService,
 };
@@ -44,6 +44,10 @@ impl MessageService for MessageGrpc {
         request: Request<pb::SendMessageRequest>,
     ) -> Reply<pb::SendMessageResponse> {
         let caller = caller(&self.keys, &request).await?;
+        self.app
+            .rate
+            .check(Limit::MessageSend, &caller.device())
+            .await?;
         let r = request.into_inner();
         let draft = Draft {
             content: r.content,
@@ -248,6 +252,7 @@ impl MessageService for MessageGrpc {
         request: Request<pb::SendTypingRequest>,
     ) -> Reply<pb::SendTypingResponse> {
         let caller = caller(&self.keys, &request).await?;
+        self.app.rate.check(Limit::Typing, &caller.device()).await?;
         let r = request.into_inner();
         self.app
             .send_typing(&caller, &r.guild_id, &r.channel_id)

@@ -272,6 +272,21 @@ pub async fn pins(
     Ok(query.all(conn).await?.into_iter().map(to_message).collect())
 }
 
+/// The different emoji `message_id` has been reacted with.
+pub async fn reaction_emoji(
+    conn: &impl ConnectionTrait,
+    message_id: &str,
+) -> Result<Vec<String>, DbErr> {
+    reaction::Entity::find()
+        .select_only()
+        .column(reaction::Column::Emoji)
+        .distinct()
+        .filter(reaction::Column::MessageId.eq(message_id))
+        .into_tuple()
+        .all(conn)
+        .await
+}
+
 /// Adds a reaction; false when the user had already reacted with that emoji.
 pub async fn add_reaction(
     conn: &impl ConnectionTrait,

@@ -13,6 +13,7 @@ use mzchat_platform::{
     config::LogFormat,
     grpc::{GrpcServer, InternalAuth},
     metrics::Metrics,
+    rate_limit::{RateLimiter, RateLimits},
 };
 use mzchat_proto::guild::guild_service_client::GuildServiceClient;
 use tokio::task::JoinHandle;
@@ -45,6 +46,8 @@ pub struct Homeserver {
     data_dir: std::path::PathBuf,
     server: ServerConfig,
     node: Node,
+    /// The embedded backend's one limiter: its nodes stand for one process.
+    rate: Arc<RateLimiter>,
 }
 
 /// One process's worth of identity and guild on one listener.
@@ -73,10 +76,23 @@ fn limits() -> LimitsArgs {
     Args::parse_from(["test"]).limits
 }
 
+/// A process's limiter: in memory on the embedded backend, shared through NATS on the other.
+async fn limiter(backend: Backend, server: &ServerConfig) -> Arc<RateLimiter> {
+    if backend == Backend::Embedded {
+        return Arc::new(RateLimiter::local(server.rate_limits.clone()));
+    }
+    let with_nats = ServerConfig {
+        nats_url: Some(env_or("MZCHAT_TEST_NATS_URL", "nats://127.0.0.1:4222")),
+        ..server.clone()
+    };
+    Arc::new(RateLimiter::connect(&with_nats).await.expect("limiter"))
+}
+
 /// Starts identity and guild for `server` (its origin may be another node's) on `listener`.
 async fn start_node(
     server: &ServerConfig,
     bus: Arc<dyn Bus>,
+    rate: Arc<RateLimiter>,
     listener: tokio::net::TcpListener,
 ) -> Node {
     let addr = listener.local_addr().expect("addr");
@@ -98,6 +114,7 @@ async fn start_node(
             guild_internal_url: own.clone(),
             federation_internal_url: own.clone(),
             media_internal_url: None,
+            rate: rate.clone(),
         },
     )
     .await
@@ -110,7 +127,11 @@ async fn start_node(
             media_internal_url: None,
             presence_grace: Duration::from_millis(500),
         },
-        mzchat_guild::Deps { bus, internal },
+        mzchat_guild::Deps {
+            bus,
+            internal,
+            rate,
+        },
     )
     .await
     .unwrap_or_else(|e| panic!("guild failed to start: {e}"));
@@ -135,6 +156,11 @@ async fn start_node(
 
 impl Homeserver {
     pub async fn start(backend: Backend) -> Self {
+        Self::start_limited(backend, &["all=off"]).await
+    }
+
+    /// A homeserver with these `--rate-limit` settings.
+    pub async fn start_limited(backend: Backend, rate_limits: &[&str]) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -184,8 +210,11 @@ impl Homeserver {
             shutdown_grace: Duration::from_secs(1),
             log_format: LogFormat::Text,
             federation: Default::default(),
+            rate_limits: RateLimits::from_settings(rate_limits).expect("rate limits"),
+            forwarded_for_hops: 0,
         };
-        let node = start_node(&server, bus.clone(), listener).await;
+        let rate = limiter(backend, &server).await;
+        let node = start_node(&server, bus.clone(), rate.clone(), listener).await;
         Self {
             origin,
             bus,
@@ -195,6 +224,16 @@ impl Homeserver {
             data_dir,
             server,
             node,
+            rate,
+        }
+    }
+
+    /// The limiter of a new node: on PostgreSQL + NATS each replica has its own, sharing
+    /// buckets through NATS as separate processes do.
+    async fn node_limiter(&self) -> Arc<RateLimiter> {
+        match self.backend {
+            Backend::Embedded => self.rate.clone(),
+            Backend::PostgresNats => limiter(self.backend, &self.server).await,
         }
     }
 
@@ -203,7 +242,8 @@ impl Homeserver {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
-        start_node(&self.server, self.bus.clone(), listener).await
+        let rate = self.node_limiter().await;
+        start_node(&self.server, self.bus.clone(), rate, listener).await
     }
 
     /// A user homed here, logged in.
@@ -247,6 +287,9 @@ impl Homeserver {
                         .replace('-', "_");
                     let _ = js.delete_stream(name).await;
                 }
+                let _ = js
+                    .delete_key_value(format!("{}-rate-limits", self.bus_prefix))
+                    .await;
             }
         }
         std::fs::remove_dir_all(&self.data_dir).ok();

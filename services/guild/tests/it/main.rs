@@ -6,6 +6,7 @@ mod harness;
 mod events;
 mod guilds;
 mod invites;
+mod limits;
 mod messages;
 mod permissions;
 mod push_targets;

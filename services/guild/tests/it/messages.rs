@@ -33,7 +33,7 @@ pub async fn room(owner: &User, members: &[&User]) -> Room {
     }
 }
 
-fn text(room: &Room, content: &str) -> SendMessageRequest {
+pub(crate) fn text(room: &Room, content: &str) -> SendMessageRequest {
     SendMessageRequest {
         guild_id: room.guild.clone(),
         channel_id: room.channel.clone(),
@@ -42,7 +42,10 @@ fn text(room: &Room, content: &str) -> SendMessageRequest {
     }
 }
 
-async fn send(user: &User, request: SendMessageRequest) -> Result<Message, tonic::Status> {
+pub(crate) async fn send(
+    user: &User,
+    request: SendMessageRequest,
+) -> Result<Message, tonic::Status> {
     let response = user
         .messages()
         .send_message(user.req(request).await)
@@ -50,7 +53,7 @@ async fn send(user: &User, request: SendMessageRequest) -> Result<Message, tonic
     Ok(response.into_inner().message.expect("message"))
 }
 
-async fn history(
+pub(crate) async fn history(
     user: &User,
     room: &Room,
     anchor: Option<Anchor>,

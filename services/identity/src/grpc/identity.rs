@@ -1,6 +1,9 @@
 use std::sync::Arc;
 
-use mzchat_platform::error::to_status;
+use mzchat_platform::{
+    error::to_status,
+    rate_limit::{Limit, RateLimiter},
+};
 use mzchat_proto::{
     common::GuildRef,
     identity::{self as pb, identity_service_server::IdentityService},
@@ -15,11 +18,12 @@ use crate::{
 
 pub struct IdentityGrpc {
     app: Arc<IdentityApp>,
+    rate: Arc<RateLimiter>,
 }
 
 impl IdentityGrpc {
-    pub fn new(app: Arc<IdentityApp>) -> Self {
-        Self { app }
+    pub fn new(app: Arc<IdentityApp>, rate: Arc<RateLimiter>) -> Self {
+        Self { app, rate }
     }
 
     fn assets(&self) -> &mzchat_platform::Origin {
@@ -236,6 +240,11 @@ impl IdentityService for IdentityGrpc {
         request: Request<pb::SyncMailboxRequest>,
     ) -> Reply<pb::SyncMailboxResponse> {
         let caller = optional_caller(&self.app, &request).await?;
+        if caller.is_none() {
+            self.rate
+                .check_address(Limit::IpSyncMailbox, &request)
+                .await?;
+        }
         let r = request.into_inner();
         let data = self
             .app

@@ -1,5 +1,6 @@
 use std::sync::Arc;
 
+use mzchat_platform::rate_limit::{Limit, RateLimiter};
 use mzchat_proto::identity::{
     GetServerInfoRequest, GetServerInfoResponse, MessageLimits, PublicKey,
     RegistrationPolicy as PbPolicy, UploadLimits, server_info_service_server::ServerInfoService,
@@ -15,11 +16,12 @@ use crate::{
 
 pub struct ServerInfoGrpc {
     app: Arc<IdentityApp>,
+    rate: Arc<RateLimiter>,
 }
 
 impl ServerInfoGrpc {
-    pub fn new(app: Arc<IdentityApp>) -> Self {
-        Self { app }
+    pub fn new(app: Arc<IdentityApp>, rate: Arc<RateLimiter>) -> Self {
+        Self { app, rate }
     }
 }
 
@@ -36,8 +38,11 @@ fn public_key(key: PublishedKey) -> PublicKey {
 impl ServerInfoService for ServerInfoGrpc {
     async fn get_server_info(
         &self,
-        _request: Request<GetServerInfoRequest>,
+        request: Request<GetServerInfoRequest>,
     ) -> Result<Response<GetServerInfoResponse>, Status> {
+        self.rate
+            .check_address(Limit::IpServerInfo, &request)
+            .await?;
         let config = self.app.config();
         let limits = &config.limits;
         let keys = self.app.keys();

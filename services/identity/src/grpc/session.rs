@@ -1,6 +1,10 @@
 use std::sync::Arc;
 
-use mzchat_platform::error::to_status;
+use mzchat_platform::{
+    error::to_status,
+    grpc::InternalAuth,
+    rate_limit::{Limit, RateLimiter},
+};
 use mzchat_proto::identity::{
     IssueSessionRequest, IssueSessionResponse, LoginRequest, LoginResponse, LogoutRequest,
     LogoutResponse, RefreshSessionRequest, RefreshSessionResponse, Session,
@@ -14,11 +18,17 @@ use crate::app::{IdentityApp, LoginInput, SessionTokens};
 
 pub struct SessionGrpc {
     app: Arc<IdentityApp>,
+    rate: Arc<RateLimiter>,
+    internal: InternalAuth,
 }
 
 impl SessionGrpc {
-    pub fn new(app: Arc<IdentityApp>) -> Self {
-        Self { app }
+    pub fn new(app: Arc<IdentityApp>, rate: Arc<RateLimiter>, internal: InternalAuth) -> Self {
+        Self {
+            app,
+            rate,
+            internal,
+        }
     }
 }
 
@@ -37,7 +47,16 @@ impl SessionService for SessionGrpc {
         &self,
         request: Request<LoginRequest>,
     ) -> Result<Response<LoginResponse>, Status> {
+        // A service logging a client in (guild's JoinInvite) has counted its address already.
+        if !self.internal.verifies(&request) {
+            self.rate.check_address(Limit::IpLogin, &request).await?;
+        }
         let r = request.into_inner();
+        // Per user and device certificate: spamming someone's user id with made-up
+        // certificates cannot lock their real devices out.
+        let device = r.certificate.as_ref().map(prost::Message::encode_to_vec);
+        let who = format!("{}/{}", r.user_id, hex::encode(device.unwrap_or_default()));
+        self.rate.check(Limit::Login, &who).await?;
         let input = LoginInput {
             user_id: r.user_id,
             certificate: r.certificate,

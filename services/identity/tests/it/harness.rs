@@ -12,6 +12,7 @@ use mzchat_platform::{
     config::LogFormat,
     grpc::{GrpcServer, InternalAuth},
     metrics::Metrics,
+    rate_limit::RateLimiter,
 };
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -146,6 +147,8 @@ pub fn config(
         shutdown_grace: Duration::from_secs(1),
         log_format: LogFormat::Text,
         federation: Default::default(),
+        rate_limits: mzchat_platform::rate_limit::RateLimits::off(),
+        forwarded_for_hops: 0,
     };
     let mut config = IdentityConfig {
         server,
@@ -195,6 +198,7 @@ impl TestServer {
         let addr = listener.local_addr().expect("addr");
         let config = config(&shared, origin, tweak);
         let internal = InternalAuth::new(Secret::new("internal-test-token"));
+        let rate = Arc::new(RateLimiter::local(config.server.rate_limits.clone()));
         let identity = mzchat_identity::build(
             config,
             Deps {
@@ -205,6 +209,7 @@ impl TestServer {
                 // Nothing serves federation-sync here: inbound server calls cannot be verified.
                 federation_internal_url: format!("http://{addr}"),
                 media_internal_url: None,
+                rate,
             },
         )
         .await

@@ -5,6 +5,7 @@ mod harness;
 mod accounts;
 mod federation;
 mod keys;
+mod limits;
 mod mailbox;
 mod outbox;
 mod sessions;

@@ -1,5 +1,6 @@
 //! Tests of the `mzchatd` binary itself: it is started as a real process.
 
+mod authz;
 mod cli;
 mod crash;
 mod daemon;

@@ -42,23 +42,7 @@ impl NatsBus {
         prefix: &str,
         replicas: usize,
     ) -> Result<Self, BusError> {
-        let servers = server_addrs(urls).map_err(BusError::Other)?;
-        let mut options = async_nats::ConnectOptions::new();
-        if let Some(path) = credentials {
-            options = options.credentials_file(path).await.map_err(|e| {
-                BusError::Other(format!("NATS credentials {}: {e}", path.display()))
-            })?;
-        }
-        let client = options
-            .name("mzchatd")
-            .retry_on_initial_connect()
-            .connection_timeout(Duration::from_secs(5))
-            .event_callback(|event| async move {
-                tracing::info!(%event, "nats connection event");
-            })
-            .connect(servers)
-            .await
-            .map_err(|e| BusError::Unavailable(e.to_string()))?;
+        let client = connect_client(urls, credentials).await?;
         let mut js = jetstream::new(client);
         js.set_timeout(PUBLISH_TIMEOUT);
         Ok(Self {
@@ -77,6 +61,32 @@ impl NatsBus {
             .to_ascii_uppercase()
             .replace(['-', '.'], "_")
     }
+}
+
+/// A client of the servers of `urls` (comma separated), with a credentials file when the
+/// servers require one; it keeps reconnecting in the background if they are not up yet.
+pub async fn connect_client(
+    urls: &str,
+    credentials: Option<&Path>,
+) -> Result<async_nats::Client, BusError> {
+    let servers = server_addrs(urls).map_err(BusError::Other)?;
+    let mut options = async_nats::ConnectOptions::new();
+    if let Some(path) = credentials {
+        options = options
+            .credentials_file(path)
+            .await
+            .map_err(|e| BusError::Other(format!("NATS credentials {}: {e}", path.display())))?;
+    }
+    options
+        .name("mzchatd")
+        .retry_on_initial_connect()
+        .connection_timeout(Duration::from_secs(5))
+        .event_callback(|event| async move {
+            tracing::info!(%event, "nats connection event");
+        })
+        .connect(servers)
+        .await
+        .map_err(|e| BusError::Unavailable(e.to_string()))
 }
 
 #[async_trait]

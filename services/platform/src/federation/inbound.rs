@@ -20,7 +20,10 @@ use super::{
     OriginPolicy,
     s2s::{MAX_SKEW_SECS, S2sError, SignedCall},
 };
-use crate::Origin;
+use crate::{
+    Origin,
+    rate_limit::{Limit, RateLimiter},
+};
 
 /// Largest inbound federation request accepted (the RPCs carry small messages).
 const MAX_REQUEST_BYTES: usize = 1024 * 1024;
@@ -70,6 +73,7 @@ struct Verifier {
     allow_http: bool,
     policy: OriginPolicy,
     keys: Arc<dyn KeyResolver>,
+    rate: Option<Arc<RateLimiter>>,
 }
 
 #[derive(Clone)]
@@ -93,8 +97,17 @@ impl<S> S2sAuthenticated<S> {
                 allow_http,
                 policy,
                 keys,
+                rate: None,
             }),
         }
+    }
+
+    /// Counts every authenticated call against its origin's `federation` limit.
+    pub fn rate_limited(mut self, rate: Arc<RateLimiter>) -> Self {
+        if let Some(verifier) = Arc::get_mut(&mut self.verifier) {
+            verifier.rate = Some(rate);
+        }
+        self
     }
 }
 
@@ -158,6 +171,9 @@ impl Verifier {
         call.verify(&key.key, parts.uri.path(), &digest)
             .map_err(refusal)?;
         tracing::debug!(origin = %call.origin, path = parts.uri.path(), "server call authenticated");
+        if let Some(rate) = &self.rate {
+            rate.check(Limit::Federation, call.origin.as_str()).await?;
+        }
         parts.extensions.insert(CallerOrigin(call.origin));
         Ok(http::Request::from_parts(
             parts,

@@ -18,6 +18,11 @@ use super::{KeyResolver, ServerKey};
 use crate::{Origin, grpc::InternalAuth};
 
 const FRESH_FOR: Duration = Duration::from_secs(60);
+/// Origins whose keys are kept; beyond this, entries past their freshness go (callers name
+/// origins before they are verified, so the map must not grow with them).
+const MAX_ORIGINS: usize = 10_000;
+/// Keys kept per origin (a server publishes its current key and a few retired ones).
+const MAX_KEYS: usize = 16;
 
 pub struct RemoteKeys {
     client: FederationInternalServiceClient<Channel>,
@@ -87,11 +92,16 @@ impl KeyResolver for RemoteKeys {
                     valid_until: seconds(k.valid_until),
                 })
             })
+            .take(MAX_KEYS)
             .collect();
-        self.cache
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(origin.clone(), (Instant::now(), keys.clone()));
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= MAX_ORIGINS {
+            cache.retain(|_, (at, _)| at.elapsed() < FRESH_FOR);
+            if cache.len() >= MAX_ORIGINS {
+                cache.clear();
+            }
+        }
+        cache.insert(origin.clone(), (Instant::now(), keys.clone()));
         Ok(keys)
     }
 }

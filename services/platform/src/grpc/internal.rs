@@ -26,16 +26,22 @@ impl InternalAuth {
         }
         crate::telemetry::inject_trace(request);
     }
-}
 
-impl Interceptor for InternalAuth {
-    fn call(&mut self, request: Request<()>) -> Result<Request<()>, Status> {
+    /// Whether `request` carries the internal credential (a service calling on a client's
+    /// behalf, which it has already authenticated and counted).
+    pub fn verifies<T>(&self, request: &Request<T>) -> bool {
         let presented = request
             .metadata()
             .get(INTERNAL_TOKEN_HEADER)
             .map(|v| v.as_bytes())
             .unwrap_or_default();
-        if constant_time_eq(presented, self.token.expose().as_bytes()) {
+        constant_time_eq(presented, self.token.expose().as_bytes())
+    }
+}
+
+impl Interceptor for InternalAuth {
+    fn call(&mut self, request: Request<()>) -> Result<Request<()>, Status> {
+        if self.verifies(&request) {
             Ok(request)
         } else {
             Err(Status::permission_denied(

@@ -7,4 +7,4 @@ mod server;
 
 pub use internal::{INTERNAL_TOKEN_HEADER, InternalAuth};
 pub use observe::RpcObserveLayer;
-pub use server::{GrpcServer, Health};
+pub use server::{GrpcServer, Health, MAX_REQUEST_BYTES};

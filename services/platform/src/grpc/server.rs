@@ -15,6 +15,16 @@ use tonic_health::{ServingStatus, server::HealthReporter};
 use super::RpcObserveLayer;
 use crate::metrics::Metrics;
 
+/// HTTP/2 streams one connection may have open (live event streams included).
+const MAX_STREAMS_PER_CONNECTION: u32 = 512;
+/// Calls of one connection in their handlers at once; more wait.
+const MAX_CALLS_PER_CONNECTION: usize = 256;
+
+/// Largest request message of the public services (a message with its mentions and
+/// attachments, a guild order of hundreds of guilds); media uploads and internal calls set
+/// their own.
+pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
+
 /// Collects the services of a process and serves them on one listener.
 pub struct GrpcServer {
     routes: RoutesBuilder,
@@ -127,6 +137,15 @@ impl GrpcServer {
             .accept_http1(true)
             // Access tokens of users in many guilds are large (session_token::MAX_TOKEN_BYTES).
             .http2_max_header_list_size(32 * 1024)
+            // Bounds on what one connection may hold: streams open at once, calls in handlers
+            // at once (more wait their turn), and the streams it may make this side reset
+            // (hyper's guard against rapid-reset floods, which tonic otherwise lifts).
+            .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
+            .concurrency_limit_per_connection(MAX_CALLS_PER_CONNECTION)
+            .http2_max_local_error_reset_streams(Some(1024))
+            // Connections of vanished peers are closed instead of holding their streams.
+            .http2_keepalive_interval(Some(Duration::from_secs(30)))
+            .http2_keepalive_timeout(Some(Duration::from_secs(10)))
             .layer(tonic_web::GrpcWebLayer::new())
             .layer(RpcObserveLayer::new(metrics, Arc::new(self.known_paths)))
             .add_routes(routes)

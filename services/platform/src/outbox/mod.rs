@@ -38,6 +38,10 @@ impl OutboxEvent {
     }
 }
 
+/// Largest event payload accepted, well under NATS's default 1 MiB max_payload (headers and
+/// the subject travel with it).
+pub const MAX_EVENT_BYTES: usize = 512 * 1024;
+
 /// Writes events into the outbox table of the caller's transaction and wakes the relay after
 /// commit.
 #[derive(Clone, Default)]
@@ -73,6 +77,16 @@ impl Outbox {
         let now = crate::db::now_millis();
         let mut values: Vec<Value> = Vec::new();
         for event in events {
+            // NATS refuses messages over its max_payload (1 MiB by default); one stored here
+            // would block its subject for good, so the change that made it fails instead.
+            if event.payload.len() > MAX_EVENT_BYTES {
+                tracing::error!(subject = %event.subject, bytes = event.payload.len(), "event too large for the bus; change refused");
+                return Err(DbErr::Custom(format!(
+                    "event on {} is {} bytes, over the {MAX_EVENT_BYTES} bytes the bus takes",
+                    event.subject,
+                    event.payload.len()
+                )));
+            }
             let headers =
                 serde_json::to_string(&event.headers).map_err(|e| DbErr::Custom(e.to_string()))?;
             values.extend([

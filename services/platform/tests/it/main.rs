@@ -2,3 +2,4 @@
 
 mod nats;
 mod outbox;
+mod rate_limits;
