@@ -25,7 +25,13 @@ pub enum StatementError {
     BadSignature,
     #[error("statement body is not a valid {0}")]
     MalformedBody(&'static str),
+    #[error("statement body is over {MAX_STATEMENT_BYTES} bytes")]
+    TooLarge,
 }
+
+/// Largest statement body verified: every statement type is a few ids, keys and timestamps
+/// (well under 1 KiB), and verified statements are stored and passed on as received.
+pub const MAX_STATEMENT_BYTES: usize = 4096;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum UserIdError {
@@ -61,6 +67,9 @@ pub fn verify<M: Message + Default>(
     statement_type: &'static str,
     statement: &SignedStatement,
 ) -> Result<M, StatementError> {
+    if statement.body.len() > MAX_STATEMENT_BYTES {
+        return Err(StatementError::TooLarge);
+    }
     let signature = Signature::from_slice(&statement.signature)
         .map_err(|_| StatementError::MalformedSignature)?;
     key.verify_strict(&signing_input(statement_type, &statement.body), &signature)
@@ -136,6 +145,16 @@ mod tests {
         assert_eq!(
             verify::<DeviceRevocation>(&k.verifying_key(), DEVICE_REVOCATION, &tampered),
             Err(StatementError::MalformedSignature)
+        );
+        // Validly signed but huge: refused before any work.
+        let huge = DeviceRevocation {
+            device_id: "d".repeat(MAX_STATEMENT_BYTES),
+            ..Default::default()
+        };
+        let signed = sign(&k, DEVICE_REVOCATION, &huge);
+        assert_eq!(
+            verify::<DeviceRevocation>(&k.verifying_key(), DEVICE_REVOCATION, &signed),
+            Err(StatementError::TooLarge)
         );
     }
 

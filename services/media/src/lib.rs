@@ -6,6 +6,7 @@
 mod app;
 pub mod assets;
 pub mod blob;
+mod chunk_limit;
 mod config;
 mod grpc;
 pub mod sniff;
@@ -129,14 +130,15 @@ impl Media {
 
     pub fn mount(&self, server: &mut GrpcServer, internal: &InternalAuth, rate: Arc<RateLimiter>) {
         server
-            .add_service(
+            .add_service(chunk_limit::ChunkLimit::new(
                 MediaServiceServer::new(grpc::MediaGrpc::new(
                     self.app.clone(),
                     self.keys.clone(),
                     rate,
                 ))
                 .max_decoding_message_size(MAX_REQUEST_BYTES),
-            )
+                chunk_limit::CHUNKS_IN_FLIGHT,
+            ))
             .add_service(MediaInternalServiceServer::with_interceptor(
                 grpc::MediaInternalGrpc::new(self.app.clone()),
                 internal.clone(),

@@ -92,9 +92,12 @@ impl EndpointGuard {
 
     /// The addresses to connect to; all must be public unless the host is allow-listed.
     pub async fn resolve(&self, endpoint: &Endpoint) -> Result<Vec<SocketAddr>, EndpointError> {
+        // A resolver that never answers must not hold a registration or a delivery.
+        let lookup = tokio::net::lookup_host((endpoint.host.as_str(), endpoint.port));
         let addrs: Vec<SocketAddr> =
-            tokio::net::lookup_host((endpoint.host.as_str(), endpoint.port))
+            tokio::time::timeout(std::time::Duration::from_secs(5), lookup)
                 .await
+                .map_err(|_| EndpointError::Unresolvable(endpoint.host.clone()))?
                 .map_err(|_| EndpointError::Unresolvable(endpoint.host.clone()))?
                 .collect();
         if addrs.is_empty() {

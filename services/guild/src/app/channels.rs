@@ -1,7 +1,7 @@
 use mzchat_proto::guild::{ChannelCreated, ChannelDeleted, ChannelUpdated, event::Payload};
 use sea_orm::TransactionTrait;
 
-use super::{Caller, GuildApp, now};
+use super::{Caller, GuildApp, caps, now};
 use crate::{
     convert,
     domain::{
@@ -36,6 +36,7 @@ impl GuildApp {
         let txn = self.db.begin().await?;
         let access = self.access(&txn, caller, guild_id).await?;
         access.require(MANAGE_CHANNELS)?;
+        caps::check_channels(&txn, &access.guild.id).await?;
         let position = match position {
             Some(p) => p,
             None => store::guilds::next_position(&txn, &access.guild.id).await?,

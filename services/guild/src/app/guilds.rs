@@ -1,7 +1,7 @@
 use mzchat_proto::guild::{GuildDeleted, GuildUpdated, MemberJoined, event::Payload};
 use sea_orm::TransactionTrait;
 
-use super::{Caller, FreshToken, GuildApp, now};
+use super::{Caller, FreshToken, GuildApp, caps, now};
 use crate::{
     convert,
     domain::{
@@ -76,6 +76,7 @@ impl GuildApp {
             created_at: at,
         };
         let txn = self.db.begin().await?;
+        caps::check_memberships(&txn, caller.user_id()).await?;
         store::guilds::insert(&txn, &guild).await?;
         store::roles::insert(&txn, &everyone).await?;
         store::roles::insert(&txn, &admin).await?;

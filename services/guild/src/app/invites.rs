@@ -3,11 +3,11 @@ use std::time::Duration;
 use mzchat_proto::guild::{MemberJoined, event::Payload};
 use sea_orm::TransactionTrait;
 
-use super::{Caller, FreshToken, GuildApp, now, page_size};
+use super::{Caller, FreshToken, GuildApp, caps, now, page_size};
 use crate::{
     convert,
     domain::{
-        GuildError, Result, denied,
+        GuildError, Result, denied, invalid,
         invite::{self, new_token},
         model::{Channel, Guild, Invite, Member},
         not_found,
@@ -69,6 +69,10 @@ impl GuildApp {
         let limit = page_size(size)?;
         let access = self.access_fast(caller, guild_id).await?;
         access.require(MANAGE_GUILD)?;
+        // Tokens are invite tokens this server handed out.
+        if token.len() > 64 {
+            return Err(invalid("page_token is not one this server gave"));
+        }
         let after = (!token.is_empty()).then_some(token);
         let invites = store::invites::page(&self.db, &access.guild.id, after, limit, now()).await?;
         let next = if invites.len() as u64 == limit {
@@ -147,6 +151,7 @@ impl GuildApp {
             .is_some();
         if !member {
             self.live_invite(&txn, token).await?;
+            caps::check_memberships(&txn, user_id).await?;
         }
         let at = now();
         // Membership first: of two concurrent joins by one user only one inserts (and uses the

@@ -380,7 +380,7 @@ impl GuildApp {
         // Every reaction travels with the message (events, history pages): bound them.
         let present = store::messages::reaction_emoji(&txn, &message_id).await?;
         if present.len() >= MAX_REACTION_EMOJI && !present.contains(&emoji) {
-            return Err(crate::domain::GuildError::FailedPrecondition(format!(
+            return Err(crate::domain::GuildError::ResourceExhausted(format!(
                 "a message takes at most {MAX_REACTION_EMOJI} different reactions"
             )));
         }

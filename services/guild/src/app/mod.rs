@@ -4,6 +4,7 @@
 mod access;
 mod attachments;
 mod cache;
+mod caps;
 mod channels;
 mod guilds;
 mod invites;

@@ -9,16 +9,29 @@ use mzchat_proto::guild::{PresenceStatus, PresenceUpdated, event::Payload};
 use sea_orm::TransactionTrait;
 
 use super::{GuildApp, now};
-use crate::{domain::Result, store};
+use crate::{
+    domain::{GuildError, Result},
+    store,
+};
 
 /// A stream whose heartbeat is older than this is dead (its replica stopped).
 pub const STREAM_TIMEOUT: Duration = Duration::from_secs(30);
+/// Event streams one user may hold open at once, on all replicas together.
+const MAX_STREAMS_PER_USER: u64 = 10;
 /// How often an open stream proves it is alive.
 pub const HEARTBEAT: Duration = Duration::from_secs(10);
 
 impl GuildApp {
     /// Records an opened stream; announces the user online if they were not.
     pub async fn stream_opened(&self, stream_id: &str, user_id: &str) -> Result<()> {
+        // Each stream is a task reading the log; a user's devices need a few, not hundreds.
+        let alive_after = now() - STREAM_TIMEOUT.as_millis() as i64;
+        let open = store::presence::live_stream_count(&self.db, user_id, alive_after).await?;
+        if open >= MAX_STREAMS_PER_USER {
+            return Err(GuildError::ResourceExhausted(format!(
+                "at most {MAX_STREAMS_PER_USER} event streams per user; close one first"
+            )));
+        }
         store::presence::open(&self.db, stream_id, user_id, now()).await?;
         self.metrics.open_streams.inc();
         self.settle_presence(user_id).await

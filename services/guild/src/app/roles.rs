@@ -3,7 +3,7 @@ use mzchat_proto::guild::{
 };
 use sea_orm::{DatabaseTransaction, TransactionTrait};
 
-use super::{Caller, GuildApp, access::Access, now};
+use super::{Caller, GuildApp, access::Access, caps, now};
 use crate::{
     convert,
     domain::{
@@ -83,6 +83,7 @@ impl GuildApp {
         }
         let (txn, access) = self.role_change(caller, guild_id).await?;
         access.require_outranks(weight, "the new role")?;
+        caps::check_roles(access.roles.len())?;
         if !access.perms.may_grant(permissions) {
             return Err(denied(
                 "a role can only grant permissions you hold yourself",
@@ -218,6 +219,9 @@ impl GuildApp {
         }
         if user_id != caller.user_id() {
             access.require_outranks(access.top_weight(&member.role_ids), "that member")?;
+        }
+        if assign && !member.role_ids.contains(&role.id) {
+            caps::check_member_roles(member.role_ids.len())?;
         }
         let changed = if assign {
             store::members::assign(&txn, &access.guild.id, &user_id, &role.id).await?

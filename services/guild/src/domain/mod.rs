@@ -25,6 +25,9 @@ pub enum GuildError {
     AlreadyExists(String),
     #[error("{0}")]
     FailedPrecondition(String),
+    /// A bound on how much a guild or user may hold was reached.
+    #[error("{0}")]
+    ResourceExhausted(String),
     #[error("{0}")]
     Unavailable(String),
     #[error("storage error")]
@@ -46,6 +49,7 @@ impl DomainError for GuildError {
             GuildError::NotFound(_) => ErrorKind::NotFound,
             GuildError::AlreadyExists(_) => ErrorKind::AlreadyExists,
             GuildError::FailedPrecondition(_) => ErrorKind::FailedPrecondition,
+            GuildError::ResourceExhausted(_) => ErrorKind::ResourceExhausted,
             GuildError::Unavailable(_) => ErrorKind::Unavailable,
             GuildError::Store(_) | GuildError::Internal(_) => ErrorKind::Internal,
         }

@@ -1,8 +1,8 @@
 //! Members, their roles, and bans.
 
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-    sea_query::OnConflict,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, sea_query::OnConflict,
 };
 
 use super::entity::{ban, guild, member, member_role};
@@ -45,6 +45,14 @@ pub async fn find(
 }
 
 /// Adds a member; false when it already was one.
+/// Guilds `user_id` is a member of.
+pub async fn membership_count(conn: &impl ConnectionTrait, user_id: &str) -> Result<u64, DbErr> {
+    member::Entity::find()
+        .filter(member::Column::UserId.eq(user_id))
+        .count(conn)
+        .await
+}
+
 pub async fn insert(
     conn: &impl ConnectionTrait,
     guild_id: &str,

@@ -44,6 +44,19 @@ pub async fn close(conn: &impl ConnectionTrait, stream_id: &str) -> Result<(), D
 }
 
 /// Whether the user holds a stream with a heartbeat after `alive_after`.
+/// Streams of `user_id` with a heartbeat after `alive_after`, on every replica.
+pub async fn live_stream_count(
+    conn: &impl ConnectionTrait,
+    user_id: &str,
+    alive_after: i64,
+) -> Result<u64, DbErr> {
+    presence_session::Entity::find()
+        .filter(presence_session::Column::UserId.eq(user_id))
+        .filter(presence_session::Column::HeartbeatAt.gt(alive_after))
+        .count(conn)
+        .await
+}
+
 pub async fn has_live_stream(
     conn: &impl ConnectionTrait,
     user_id: &str,

@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use mzchat_proto::guild::{
-    PreviewInviteRequest, guild_service_client::GuildServiceClient,
+    AddReactionRequest, PreviewInviteRequest, SubscribeEventsRequest,
+    event_service_client::EventServiceClient, guild_service_client::GuildServiceClient,
     message_service_client::MessageServiceClient,
 };
 use tonic::{Code, Status};
@@ -19,6 +20,7 @@ use crate::{
 both_backends!(
     message_sends_are_limited_across_replicas,
     invite_previews_are_limited_per_address,
+    reactions_and_streams_are_bounded,
 );
 
 /// A refusal names its limit and says when to retry, at most one interval of `rule` away.
@@ -99,5 +101,65 @@ async fn invite_previews_are_limited_per_address(backend: Backend) {
         .await
         .expect_err("over the limit");
     assert_refused(&refused, "ip.invite", Duration::from_secs(30));
+    server.finish().await;
+}
+
+async fn react(
+    user: &crate::harness::User,
+    room: &crate::messages::Room,
+    message_id: &str,
+    emoji: &str,
+) -> Result<(), Status> {
+    let request = AddReactionRequest {
+        guild_id: room.guild.clone(),
+        channel_id: room.channel.clone(),
+        message_id: message_id.into(),
+        emoji: emoji.into(),
+    };
+    user.messages()
+        .add_reaction(user.req(request).await)
+        .await
+        .map(|_| ())
+}
+
+/// What travels whole with every message or costs a task per stream has a ceiling.
+async fn reactions_and_streams_are_bounded(backend: Backend) {
+    let server = Homeserver::start(backend).await;
+    let (ada, grace) = (server.user().await, server.user().await);
+    let room = room(&ada, &[&grace]).await;
+    let message = send(&ada, text(&room, "react")).await.expect("send");
+    for i in 0..20 {
+        react(&ada, &room, &message.id, &format!("e{i}"))
+            .await
+            .expect("within the cap");
+    }
+    let refused = react(&ada, &room, &message.id, "e20")
+        .await
+        .expect_err("a 21st emoji");
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    // Joining an existing reaction adds no emoji.
+    react(&grace, &room, &message.id, "e7")
+        .await
+        .expect("an existing emoji");
+
+    let events = || {
+        EventServiceClient::new(
+            tonic::transport::Endpoint::from_shared(server.origin.clone())
+                .expect("url")
+                .connect_lazy(),
+        )
+    };
+    let mut open = Vec::new();
+    for _ in 0..10 {
+        let request = grace.req(SubscribeEventsRequest::default()).await;
+        open.push(events().subscribe_events(request).await.expect("stream"));
+    }
+    let request = grace.req(SubscribeEventsRequest::default()).await;
+    let refused = events()
+        .subscribe_events(request)
+        .await
+        .expect_err("an 11th stream");
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    drop(open);
     server.finish().await;
 }

@@ -22,6 +22,8 @@ use crate::{
 };
 
 const MAX_PAGE_SIZE: u64 = 100;
+/// Device revocations one account may keep.
+const MAX_REVOCATIONS: u64 = 1000;
 
 impl IdentityApp {
     async fn account_of(&self, user_id: &str) -> Result<Account> {
@@ -189,6 +191,13 @@ impl IdentityApp {
     ) -> Result<()> {
         let revocation = verify_revocation(user_id, statement, unix_now())?;
         self.account_of(user_id).await?;
+        // Revocations may name devices not seen yet (revoked before they log in here), so
+        // each account's are bounded instead; nobody has this many devices.
+        if store::devices::revocation_count(&self.db, user_id).await? >= MAX_REVOCATIONS {
+            return Err(IdentityError::ResourceExhausted(format!(
+                "an account keeps at most {MAX_REVOCATIONS} device revocations"
+            )));
+        }
         let now_ms = mzchat_platform::db::now_millis();
         let txn = self.db.begin().await?;
         self.apply_revocation(&txn, &revocation, now_ms).await?;
@@ -236,6 +245,10 @@ impl IdentityApp {
             0 => 50,
             n => (n as u64).min(MAX_PAGE_SIZE),
         };
+        // Tokens are notice ids this server handed out.
+        if uuid::Uuid::parse_str(page_token).is_err() && !page_token.is_empty() {
+            return Err(invalid("page_token is not one this server gave"));
+        }
         let after = (!page_token.is_empty()).then_some(page_token);
         let notices = store::bans::list(&self.db, &caller.user_id, after, limit).await?;
         let next = if notices.len() as u64 == limit {

@@ -1,6 +1,10 @@
 //! Pairing mailboxes for adding a device by QR code (PROTOCOL.md section 3).
 
-use std::time::Duration;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use super::{Caller, IdentityApp, random_bytes};
 use crate::{
@@ -17,6 +21,48 @@ pub struct CreatedMailbox {
     pub session_id: String,
     pub expires_at_ms: i64,
     pub qr_url: String,
+}
+
+/// Long polls waiting on one mailbox in this process: one per side is all pairing needs.
+const MAX_WAITERS: usize = 2;
+
+/// The long polls in progress, by mailbox.
+#[derive(Default, Clone)]
+pub struct Waiters(Arc<Mutex<HashMap<String, usize>>>);
+
+/// A long poll's place; given back when the poll ends however it ends.
+struct WaitSlot {
+    waiters: Waiters,
+    session_id: String,
+}
+
+impl Waiters {
+    fn enter(&self, session_id: &str) -> Result<WaitSlot> {
+        let mut waiting = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let count = waiting.entry(session_id.to_owned()).or_default();
+        if *count >= MAX_WAITERS {
+            return Err(IdentityError::ResourceExhausted(format!(
+                "at most {MAX_WAITERS} calls may wait on one mailbox"
+            )));
+        }
+        *count += 1;
+        Ok(WaitSlot {
+            waiters: self.clone(),
+            session_id: session_id.to_owned(),
+        })
+    }
+}
+
+impl Drop for WaitSlot {
+    fn drop(&mut self) {
+        let mut waiting = self.waiters.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = waiting.get_mut(&self.session_id) {
+            *count -= 1;
+            if *count == 0 {
+                waiting.remove(&self.session_id);
+            }
+        }
+    }
 }
 
 fn not_found() -> IdentityError {
@@ -74,6 +120,11 @@ impl IdentityApp {
                 "this side already posted to the mailbox".into(),
             ));
         }
+        let _slot = if wait_for_data {
+            Some(self.waiters.enter(session_id)?)
+        } else {
+            None
+        };
         let deadline = tokio::time::Instant::now()
             + if wait_for_data {
                 LONG_POLL

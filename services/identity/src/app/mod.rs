@@ -36,6 +36,7 @@ pub struct IdentityApp {
     pub(crate) outbox: Outbox,
     pub(crate) memberships: Memberships,
     pub(crate) avatars: avatars::Avatars,
+    waiters: mailbox::Waiters,
 }
 
 /// The caller of an authenticated RPC.
@@ -72,6 +73,7 @@ impl IdentityApp {
             outbox,
             memberships,
             avatars,
+            waiters: Default::default(),
         }
     }
 

@@ -13,6 +13,7 @@ use crate::{
     domain::{
         IdentityError, Result,
         account::{Account, AccountKind, Device, Profile, Verification, default_display_name},
+        invalid,
         login::{self, CLOCK_SKEW_SECS, VerifiedCertificate, VerifiedMigration},
         unauthenticated, unix_now,
     },
@@ -475,6 +476,9 @@ impl IdentityApp {
     }
 
     pub async fn logout(&self, refresh_token: &str) -> Result<()> {
+        if refresh_token.len() > 128 {
+            return Err(invalid("refresh_token is malformed"));
+        }
         let now_ms = mzchat_platform::db::now_millis();
         if let Some(family) =
             store::sessions::family_of(&self.db, &hash_token(refresh_token)).await?

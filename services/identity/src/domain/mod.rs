@@ -21,6 +21,9 @@ pub enum IdentityError {
     AlreadyExists(String),
     #[error("{0}")]
     FailedPrecondition(String),
+    /// A bound on what one account may keep was reached.
+    #[error("{0}")]
+    ResourceExhausted(String),
     #[error("this user's home server moved to {new_homeserver}")]
     HomeserverMoved {
         new_homeserver: String,
@@ -51,6 +54,7 @@ impl DomainError for IdentityError {
             IdentityError::FailedPrecondition(_) | IdentityError::HomeserverMoved { .. } => {
                 ErrorKind::FailedPrecondition
             }
+            IdentityError::ResourceExhausted(_) => ErrorKind::ResourceExhausted,
             IdentityError::Unimplemented(_) => ErrorKind::Unimplemented,
             IdentityError::Unavailable(_) => ErrorKind::Unavailable,
             IdentityError::Store(_) | IdentityError::Internal(_) => ErrorKind::Internal,

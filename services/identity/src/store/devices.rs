@@ -1,5 +1,5 @@
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, Set,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
     sea_query::OnConflict,
 };
 
@@ -109,6 +109,14 @@ pub async fn revoked_at(
             .await?
             .map(|r| r.revoked_at),
     )
+}
+
+/// Revocations stored for `user_id`.
+pub async fn revocation_count(conn: &impl ConnectionTrait, user_id: &str) -> Result<u64, DbErr> {
+    revocation::Entity::find()
+        .filter(revocation::Column::UserId.eq(user_id))
+        .count(conn)
+        .await
 }
 
 /// Stores a revocation (the first one received wins) and marks the device revoked; returns

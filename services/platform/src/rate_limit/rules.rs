@@ -241,8 +241,8 @@ mod tests {
 
     #[test]
     fn settings_change_the_defaults_in_order() {
-        let limits =
-            RateLimits::from_settings(&["message.send=5/2s", "typing=off", "login=3/h"]).expect("valid");
+        let limits = RateLimits::from_settings(&["message.send=5/2s", "typing=off", "login=3/h"])
+            .expect("valid");
         assert_eq!(
             limits.rule(Limit::MessageSend),
             Some(Rule {
@@ -260,7 +260,8 @@ mod tests {
             Limit::Upload.default_rule().into()
         );
 
-        let only_send = RateLimits::from_settings(&["all=off", "message.send=1/1s"]).expect("valid");
+        let only_send =
+            RateLimits::from_settings(&["all=off", "message.send=1/1s"]).expect("valid");
         assert_eq!(only_send.rule(Limit::Login), None);
         assert!(only_send.rule(Limit::MessageSend).is_some());
         assert_eq!(only_send.longest_period(), Duration::from_secs(1));
@@ -291,6 +292,9 @@ mod tests {
             rule.interval(),
             Duration::from_millis(333) + Duration::from_nanos(333_333)
         );
-        assert_eq!("2/m".parse::<Rule>().expect("valid").to_string(), "2 per 1 min");
+        assert_eq!(
+            "2/m".parse::<Rule>().expect("valid").to_string(),
+            "2 per 1 min"
+        );
     }
 }
