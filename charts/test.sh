@@ -108,6 +108,19 @@ if tpl "${min[@]}" --set route.ingress.enabled=true >"$bare" 2>&1 &&
 else
   fail "mzchat: a bare ingress renders as {}" "$(grep -A2 'route:' "$bare")"
 fi
+# Rate limits: an unquoted off (YAML 1.1's false) still renders as "off", and the operator
+# accepts the result.
+limits="$work/mzchat-rate-limits.yaml"
+printf 'rateLimits:\n  all: off\n  typing: off\n  login: 3/h\nforwardedForHops: 0\n' >"$work/rate-limits-values.yaml"
+if tpl "${min[@]}" -f "$work/rate-limits-values.yaml" >"$limits" 2>&1 &&
+  grep -qF '"typing": "off"' "$limits" && grep -qF '"all": "off"' "$limits" &&
+  grep -qF 'forwardedForHops: 0' "$limits"; then
+  ok "mzchat: rate limits render, a bare off as \"off\""
+  validate "mzchat/rate-limits" "$limits"
+  operator_builds "mzchat/rate-limits" "$limits"
+else
+  fail "mzchat: rate limits render, a bare off as \"off\"" "$(grep -A5 'rateLimits:' "$limits" || cat "$limits")"
+fi
 expect_fail "mzchat: no values" "origin is required" tpl
 expect_fail "mzchat: no assetsOrigin" "assetsOrigin is required" tpl "${min[@]}" --set assetsOrigin=
 expect_fail "mzchat: no database" "database.url is required" tpl "${min[@]}" --set database.url=
@@ -128,6 +141,12 @@ expect_fail "mzchat: schema rejects an unknown policy" "registration/policy" \
   tpl "${min[@]}" --set registration.policy=Sometimes
 expect_fail "mzchat: schema rejects unknown keys" "additional properties" \
   tpl "${min[@]}" --set databse.url=x
+expect_fail "mzchat: schema rejects an unknown rate limit" "invalid propertyName 'message.sned'" \
+  tpl "${min[@]}" --set 'rateLimits.message\.sned=30/10s'
+expect_fail "mzchat: schema rejects a rate limit without a period" "/rateLimits/login" \
+  tpl "${min[@]}" --set-string rateLimits.login=10
+expect_fail "mzchat: schema rejects forwardedForHops above 10" "/forwardedForHops" \
+  tpl "${min[@]}" --set forwardedForHops=11
 
 for example in deploy/examples/*.yaml deploy/quickstart/*.yaml; do
   validate "$example" "$example"

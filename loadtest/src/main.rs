@@ -9,6 +9,7 @@
 //! `media`: uploads and downloads of files, several clients at once.
 //! `join`: federated joins (login included) while the users' home server is down.
 
+mod faults;
 mod join;
 mod media;
 mod push;
@@ -111,6 +112,11 @@ enum Scenario {
         nats_url: String,
         #[arg(long, default_value_t = 5000)]
         calls: usize,
+    },
+    /// The fault suite's router and load (deploy/faults/run.py, `make test-faults`).
+    Faults {
+        #[command(subcommand)]
+        part: faults::Part,
     },
     /// Removes the JetStream streams a benchmark's homeserver created under `bus_prefix`.
     DropStreams {
@@ -398,6 +404,7 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Ratelimit { nats_url, calls } => {
             ratelimit::ratelimit_scenario(&nats_url, calls).await
         }
+        Scenario::Faults { part } => faults::run(part, &dir).await,
         Scenario::DropStreams {
             nats_url,
             bus_prefix,
@@ -421,6 +428,7 @@ impl Scenario {
             Scenario::Media { .. } => "media",
             Scenario::Join { .. } => "join",
             Scenario::Ratelimit { .. } => "ratelimit",
+            Scenario::Faults { .. } => "faults",
             Scenario::DropStreams { .. } => "drop-streams",
         }
     }

@@ -69,7 +69,9 @@ pub async fn ratelimit_scenario(nats_url: &str, calls: usize) -> anyhow::Result<
     let other = Arc::new(shared(nats_url, &bucket).await?);
     let memory_us = per_call(std::slice::from_ref(&local), calls * 10, 1000).await;
     let kv_us = per_call(std::slice::from_ref(&one), calls, 100).await;
-    let kv_two_us = per_call(&[one.clone(), other], calls, 100).await;
+    // An odd number of callers: each one's calls alternate between the replicas, so every call
+    // finds the other replica's revision.
+    let kv_two_us = per_call(&[one.clone(), other], calls, 101).await;
     let kv_rate = concurrent(one, 16, calls).await;
     println!(
         "rate limiter, µs per call: memory {memory_us:.2}, NATS KV one replica {kv_us:.0}, two replicas in turn {kv_two_us:.0}"

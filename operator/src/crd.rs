@@ -8,6 +8,8 @@ mod backends;
 mod services;
 mod status;
 
+use std::collections::BTreeMap;
+
 use kube::{CustomResource, CustomResourceExt};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -88,6 +90,25 @@ pub struct HomeserverSpec {
     /// Which servers this one federates with.
     #[serde(default)]
     pub federation: FederationSpec,
+    /// Rate limits changed from mzchatd's defaults, by limit name: message.send, typing,
+    /// invite.create, guild.join, login, upload (per user and device), federation, push.relay
+    /// (per calling server), ip.login, ip.invite, ip.server_info, ip.sync_mailbox (per client
+    /// address). Each value is `COUNT/PERIOD` (COUNT calls at once, then COUNT per PERIOD on
+    /// average; PERIOD a number with s, m or h between 1s and 24h), e.g. 30/10s, 5/1m or 100/1h,
+    /// or `off`. `all: off` lifts every limit not named with a rule. Limits not named keep
+    /// their defaults; empty: the defaults.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub rate_limits: BTreeMap<String, String>,
+    /// How many proxies in front of mzchatd append to X-Forwarded-For: it must equal their
+    /// number, because per-address limits (ip.*) key on the address the farthest of them saw.
+    /// 1 (the default) for the route's Ingress controller or Gateway; one more for each HTTP
+    /// proxy or L7 load balancer in front of that (a TCP load balancer does not count); 0 only
+    /// when clients connect to the pods directly. Too few, and every client shares a proxy's
+    /// address and its limits; too many, and clients choose their own address by sending the
+    /// header.
+    #[serde(default = "default_forwarded_for_hops")]
+    #[schemars(range(min = 0, max = 10))]
+    pub forwarded_for_hops: i32,
     /// Push delivery settings. UnifiedPush, ntfy and Web Push need none; FCM needs a key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub push: Option<PushSpec>,
@@ -102,6 +123,11 @@ pub struct HomeserverSpec {
     /// database) and reports the ReconciliationPaused condition.
     #[serde(default)]
     pub paused: bool,
+}
+
+/// The route (an Ingress controller or a Gateway) is one proxy in front of mzchatd.
+fn default_forwarded_for_hops() -> i32 {
+    1
 }
 
 /// The CustomResourceDefinition as YAML, as `make crds` writes it.

@@ -4,6 +4,7 @@
 
 mod access;
 mod backends;
+mod limits;
 mod names;
 mod scaling;
 #[cfg(test)]
@@ -127,6 +128,7 @@ pub fn validate(hs: &Homeserver) -> Result<ValidSpec, Vec<SpecError>> {
     let origins = access::origins(spec, &mut errors);
     let image = access::image(spec, &mut errors);
     access::policies(spec, &mut errors);
+    limits::check(spec, &mut errors);
     let scaling = scaling::services(&spec.services, &mut errors);
     let egress = backends::check(spec, &mut errors);
     let (Some((name, namespace, owner)), Some((origin, assets_origin)), Some(egress)) =

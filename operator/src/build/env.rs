@@ -123,6 +123,13 @@ pub fn service(spec: &ValidSpec, service: Service) -> Vec<EnvVar> {
         // Not read by mzchatd yet (it has no NATS credentials flag); mounted for when it does.
         env.push(value("MZCHAT_NATS_CREDENTIALS", NATS_CREDS_FILE));
     }
+    if let Some(limits) = rate_limits(spec) {
+        env.push(value("MZCHAT_RATE_LIMITS", limits));
+    }
+    env.push(value(
+        "MZCHAT_FORWARDED_FOR_HOPS",
+        s.forwarded_for_hops.to_string(),
+    ));
     for (name, list) in [
         ("MZCHAT_FEDERATION_ALLOW", &s.federation.allow),
         ("MZCHAT_FEDERATION_DENY", &s.federation.deny),
@@ -134,6 +141,21 @@ pub fn service(spec: &ValidSpec, service: Service) -> Vec<EnvVar> {
     }
     env.extend(own(spec, service));
     env
+}
+
+/// `MZCHAT_RATE_LIMITS`: spec.rateLimits as `name=rule` joined by commas, sorted by name (so
+/// the pod checksum is stable; `all` sorts before every limit name, and mzchatd applies the
+/// settings in order, so `all=off` lifts the limits not named rather than clearing those that
+/// are); none when the map is empty (mzchatd's defaults).
+fn rate_limits(spec: &ValidSpec) -> Option<String> {
+    let limits = &spec.spec.rate_limits;
+    (!limits.is_empty()).then(|| {
+        limits
+            .iter()
+            .map(|(name, rule)| format!("{name}={}", rule.trim()))
+            .collect::<Vec<_>>()
+            .join(",")
+    })
 }
 
 /// Settings only one service reads, and the peers it calls.

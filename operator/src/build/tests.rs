@@ -241,6 +241,59 @@ fn services_are_told_their_own_settings_and_peers() {
 }
 
 #[test]
+fn every_service_gets_the_rate_limits_sorted_and_the_forwarded_for_hops() {
+    let (_, desired) = build("valid-production", "{}");
+    for service in Service::ALL {
+        let d = deployment(&desired, service);
+        assert_eq!(
+            env_value(d, "MZCHAT_RATE_LIMITS"),
+            Some("ip.login=20/1m,message.send=30/10s,typing=off"),
+            "{service:?}"
+        );
+        assert_eq!(env_value(d, "MZCHAT_FORWARDED_FOR_HOPS"), Some("2"));
+    }
+    let (_, desired) = build(
+        "valid-small",
+        "spec: {rateLimits: {upload: ' 5/1m ', all: 'off', login: 3/h}}",
+    );
+    let d = deployment(&desired, Service::Media);
+    assert_eq!(
+        env_value(d, "MZCHAT_RATE_LIMITS"),
+        Some("all=off,login=3/h,upload=5/1m"),
+        "all=off first, so it lifts only the limits not named"
+    );
+    let (_, defaults) = build("valid-small", "{}");
+    for service in Service::ALL {
+        let d = deployment(&defaults, service);
+        assert_eq!(
+            env_value(d, "MZCHAT_RATE_LIMITS"),
+            None,
+            "mzchatd's defaults"
+        );
+        assert_eq!(
+            env_value(d, "MZCHAT_FORWARDED_FOR_HOPS"),
+            Some("1"),
+            "behind the route"
+        );
+    }
+    let job = &defaults
+        .migration
+        .spec
+        .as_ref()
+        .expect("a Job spec")
+        .template;
+    let migrate = &job.spec.as_ref().expect("a pod spec").containers[0];
+    assert!(
+        migrate
+            .env
+            .iter()
+            .flatten()
+            .all(|e| !e.name.starts_with("MZCHAT_RATE") && !e.name.starts_with("MZCHAT_FORWARDED")),
+        "migrations serve no calls, and their Job (named by version) must not change with them"
+    );
+}
+
+#[test]
 fn small_homeservers_use_one_url_key_and_generate_their_keys_secret() {
     let (spec, desired) = build("valid-small", "{}");
     for service in Service::ALL {
@@ -299,6 +352,13 @@ fn the_config_checksum_changes_with_a_secret_reference_or_the_version_only() {
     let new_fcm = sum("spec: {push: {fcmCredentialsSecretRef: {key: other.json}}}");
     assert_ne!(base[3], new_fcm[3], "push-relay mounts the FCM key");
     assert_eq!(base[1], new_fcm[1], "guild does not");
+    let limited = sum("spec: {rateLimits: {message.send: 10/10s}}");
+    assert!(
+        base.iter().zip(&limited).all(|(a, b)| a != b),
+        "every service applies the rate limits"
+    );
+    let hops = sum("spec: {forwardedForHops: 1}");
+    assert!(base.iter().zip(&hops).all(|(a, b)| a != b));
     let scaled = sum("spec: {services: {media: {replicas: 5}}}");
     assert_eq!(base, scaled, "replicas are not pod configuration");
 }

@@ -79,6 +79,30 @@ fn ignores_the_url_key_with_a_database_per_service() {
 }
 
 #[test]
+fn defaults_to_no_rate_limits_and_one_proxy_in_front() {
+    let spec = valid("valid-small", "{}");
+    assert!(spec.spec.rate_limits.is_empty());
+    assert_eq!(
+        spec.spec.forwarded_for_hops, 1,
+        "the route's Ingress or Gateway"
+    );
+}
+
+#[test]
+fn accepts_every_limit_name_rules_off_and_all_off() {
+    let spec = valid(
+        "valid-small",
+        "spec: {forwardedForHops: 0, rateLimits: {all: 'off', message.send: 30/10s, typing: ' off ', \
+         invite.create: 5/1m, guild.join: 1/24h, login: 3/h, upload: 100/1h, federation: 2000/10s, \
+         push.relay: 'off', ip.login: 60/1m, ip.invite: 120/60s, ip.server_info: 300/1m, \
+         ip.sync_mailbox: ' 120 / 1m '}}",
+    );
+    assert_eq!(spec.spec.rate_limits.len(), 13);
+    assert_eq!(spec.spec.forwarded_for_hops, 0);
+    valid("valid-small", "spec: {forwardedForHops: 10}");
+}
+
+#[test]
 fn accepts_the_examples_in_deploy() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/examples");
     let mut checked = 0;
@@ -241,6 +265,24 @@ refuses! {
         => "spec.keys.secretName", "Secret name";
     refuses_otlp_endpoint_without_scheme: "valid-production", "spec: {telemetry: {otlpEndpoint: 'otel-collector:4317'}}"
         => "spec.telemetry.otlpEndpoint", "OTLP/gRPC endpoint";
+    refuses_unknown_rate_limit: "valid-small", "spec: {rateLimits: {message.sned: 30/10s}}"
+        => "spec.rateLimits[\"message.sned\"]", "unknown limit; known: all, message.send, typing,";
+    refuses_rate_limit_without_a_period: "valid-small", "spec: {rateLimits: {login: '10'}}"
+        => "spec.rateLimits[\"login\"]", "\"10\": expected COUNT/PERIOD";
+    refuses_rate_limit_of_zero: "valid-small", "spec: {rateLimits: {login: 0/1m}}"
+        => "spec.rateLimits[\"login\"]", "at least 1 (use off";
+    refuses_rate_limit_in_days: "valid-small", "spec: {rateLimits: {upload: 10/1d}}"
+        => "spec.rateLimits[\"upload\"]", "s, m or h";
+    refuses_rate_limit_over_a_day: "valid-small", "spec: {rateLimits: {upload: 10/25h}}"
+        => "spec.rateLimits[\"upload\"]", "between 1s and 24h";
+    refuses_rate_limit_with_a_second_setting: "valid-small", "spec: {rateLimits: {typing: '5/1m,login=off'}}"
+        => "spec.rateLimits[\"typing\"]", "s, m or h";
+    refuses_all_with_a_rule: "valid-small", "spec: {rateLimits: {all: 10/1s}}"
+        => "spec.rateLimits[\"all\"]", "takes only off";
+    refuses_negative_forwarded_for_hops: "valid-small", "spec: {forwardedForHops: -1}"
+        => "spec.forwardedForHops", "is -1; it is the number of proxies";
+    refuses_too_many_forwarded_for_hops: "valid-small", "spec: {forwardedForHops: 11}"
+        => "spec.forwardedForHops", "between 0 and 10";
     refuses_bad_fcm_key: "valid-production", "spec: {push: {fcmCredentialsSecretRef: {key: 'a:b'}}}"
         => "spec.push.fcmCredentialsSecretRef.key", "Secret key";
 }
@@ -261,6 +303,18 @@ fn reports_every_problem_at_once() {
             "spec.registration.tokensSecretRef",
             "spec.nats.streamReplicas"
         ]
+    );
+}
+
+#[test]
+fn rate_limit_messages_name_the_limit_and_the_known_ones() {
+    let hs = patched("valid-small", "spec: {rateLimits: {message.sned: 30/10s}}");
+    let errors = validate(&hs).expect_err("invalid");
+    assert_eq!(
+        errors[0].to_string(),
+        "spec.rateLimits[\"message.sned\"]: unknown limit; known: all, message.send, typing, \
+         invite.create, guild.join, login, upload, federation, push.relay, ip.login, ip.invite, \
+         ip.server_info, ip.sync_mailbox"
     );
 }
 

@@ -82,7 +82,9 @@ impl Origin {
 
 fn split_host_port(rest: &str) -> Result<(&str, Option<u16>), OriginError> {
     // IPv6 literal: [::1]:port
-    if let Some(end) = rest.find(']') {
+    if rest.starts_with('[')
+        && let Some(end) = rest.find(']')
+    {
         let host = &rest[..=end];
         return match &rest[end + 1..] {
             "" => Ok((host, None)),
@@ -92,13 +94,21 @@ fn split_host_port(rest: &str) -> Result<(&str, Option<u16>), OriginError> {
             },
         };
     }
-    match rest.rsplit_once(':') {
-        Some((host, port)) => Ok((host, Some(parse_port(port)?))),
-        None => Ok((rest, None)),
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((host, port)) => (host, Some(parse_port(port)?)),
+        None => (rest, None),
+    };
+    // Colons and brackets belong to IPv6 literals only.
+    if host.contains([':', '[', ']']) {
+        return Err(OriginError::Host);
     }
+    Ok((host, port))
 }
 
 fn parse_port(text: &str) -> Result<u16, OriginError> {
+    if !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(OriginError::Port);
+    }
     match text.parse::<u16>() {
         Ok(port) if port > 0 && !text.starts_with('0') => Ok(port),
         _ => Err(OriginError::Port),
@@ -155,6 +165,23 @@ mod tests {
         assert_eq!(
             Origin::parse("ftp://a.example", false),
             Err(OriginError::Scheme)
+        );
+        // Found by fuzzing (fuzz/regressions/origin): `https://c:` would not parse again.
+        assert_eq!(
+            Origin::parse("HTTPS://C::443", false),
+            Err(OriginError::Host)
+        );
+        assert_eq!(
+            Origin::parse("https://a:b:443", false),
+            Err(OriginError::Host)
+        );
+        assert_eq!(
+            Origin::parse("https://a]:443", false),
+            Err(OriginError::Host)
+        );
+        assert_eq!(
+            Origin::parse("https://h:+8443", false),
+            Err(OriginError::Port)
         );
         let long = format!("https://{}.example", "a".repeat(MAX_ORIGIN_BYTES));
         assert_eq!(Origin::parse(&long, false), Err(OriginError::TooLong));

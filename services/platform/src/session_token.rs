@@ -94,20 +94,35 @@ pub fn encode(claims: &Claims, kid: &str, key: &SigningKey) -> Result<String, To
 }
 
 /// Guild and role ids (UUIDs) travel as 22 characters of base64url instead of 36, which keeps
-/// a token for 100 guilds within HTTP header limits. Anything else passes unchanged.
+/// a token for 100 guilds within HTTP header limits. Anything else passes unchanged, except
+/// that an id which would read back as a compacted UUID (or starts with `~`) travels behind a
+/// `~`, so no two ids share a form.
 mod compact_ids {
     use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+
+    const ESCAPE: char = '~';
+
+    fn looks_compacted(text: &str) -> bool {
+        text.len() == 22
+            && URL_SAFE_NO_PAD
+                .decode(text)
+                .is_ok_and(|bytes| uuid::Uuid::from_slice(&bytes).is_ok())
+    }
 
     pub fn compact(id: &str) -> String {
         match uuid::Uuid::parse_str(id) {
             Ok(uuid) if uuid.hyphenated().to_string() == id => {
                 URL_SAFE_NO_PAD.encode(uuid.as_bytes())
             }
+            _ if looks_compacted(id) || id.starts_with(ESCAPE) => format!("{ESCAPE}{id}"),
             _ => id.to_owned(),
         }
     }
 
     pub fn expand(text: &str) -> String {
+        if let Some(id) = text.strip_prefix(ESCAPE) {
+            return id.to_owned();
+        }
         if text.len() == 22
             && let Ok(bytes) = URL_SAFE_NO_PAD.decode(text)
             && let Ok(uuid) = uuid::Uuid::from_slice(&bytes)
@@ -268,6 +283,28 @@ pub(crate) mod tests {
         assert_eq!(
             verify(&token, lookup, "https://a.example", 2_000),
             Ok(claims())
+        );
+    }
+
+    /// Found by fuzzing (fuzz/regressions/session_token): an id of 22 base64url characters
+    /// came back as the UUID it happens to encode.
+    #[test]
+    fn ids_that_are_not_uuids_pass_unchanged() {
+        let uuid = "0191d2a0-7b6c-7cc2-9a3e-5f1e2d3c4b5a".to_owned();
+        let mut claims = claims();
+        claims.guild_roles = BTreeMap::from([
+            (
+                "AAAAAAAAAAAAAAAAAAAAAA".into(),
+                vec!["~r".into(), uuid.clone()],
+            ),
+            (uuid.clone(), vec!["~~".into()]),
+        ]);
+        claims.permission_versions_by_guild =
+            BTreeMap::from([("AAAAAAAAAAAAAAAAAAAAAA".into(), 1), (uuid, 2)]);
+        let token = encode(&claims, "k1", &key()).expect("encode");
+        assert_eq!(
+            verify(&token, lookup, "https://a.example", 2_000),
+            Ok(claims)
         );
     }
 

@@ -41,6 +41,44 @@ pub struct EndpointGuard {
     allowed_hosts: Vec<String>,
 }
 
+/// The host (an IPv6 literal without its brackets) and port of an authority. The `http` crate
+/// leaves both loose: `a[b`, `a:b` and `a:99999` get through it.
+fn host_and_port(authority: &str) -> Result<(&str, Option<u16>), EndpointError> {
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(literal) => {
+            let (ip, rest) = literal.split_once(']').ok_or(EndpointError::Malformed)?;
+            ip.parse::<std::net::Ipv6Addr>()
+                .map_err(|_| EndpointError::Malformed)?;
+            let port = match rest {
+                "" => None,
+                rest => Some(rest.strip_prefix(':').ok_or(EndpointError::Malformed)?),
+            };
+            (ip, port)
+        }
+        None => match authority.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        },
+    };
+    let bad_host =
+        host.is_empty() || (!authority.starts_with('[') && host.contains([':', '[', ']']));
+    if bad_host {
+        return Err(EndpointError::Malformed);
+    }
+    let port = match port {
+        None => None,
+        Some(digits) if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => Some(
+            digits
+                .parse::<u16>()
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or(EndpointError::Malformed)?,
+        ),
+        Some(_) => return Err(EndpointError::Malformed),
+    };
+    Ok((host, port))
+}
+
 impl EndpointGuard {
     pub fn new(allowed_hosts: &[String]) -> Self {
         Self {
@@ -65,14 +103,8 @@ impl EndpointGuard {
         if authority.as_str().contains('@') {
             return Err(EndpointError::Credentials);
         }
-        let host = authority
-            .host()
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_ascii_lowercase();
-        if host.is_empty() {
-            return Err(EndpointError::Malformed);
-        }
+        let (host, port) = host_and_port(authority.as_str())?;
+        let host = host.to_ascii_lowercase();
         let https = match uri.scheme_str() {
             Some("https") => true,
             Some("http") if self.allowed(&host) => false,
@@ -82,10 +114,14 @@ impl EndpointGuard {
         Ok(Endpoint {
             url: url.to_owned(),
             https,
-            port: authority.port_u16().unwrap_or(if https { 443 } else { 80 }),
-            path: uri
-                .path_and_query()
-                .map_or("/".to_owned(), |p| p.as_str().to_owned()),
+            port: port.unwrap_or(if https { 443 } else { 80 }),
+            // The request target: the path (at least `/`) and the query.
+            path: match (uri.path(), uri.query()) {
+                ("", None) => "/".to_owned(),
+                ("", Some(query)) => format!("/?{query}"),
+                (path, None) => path.to_owned(),
+                (path, Some(query)) => format!("{path}?{query}"),
+            },
             host,
         })
     }
@@ -139,6 +175,29 @@ mod tests {
         assert_eq!(guard.parse("/relative"), Err(EndpointError::Malformed));
         let long = format!("https://push.example.org/{}", "a".repeat(MAX_URL_LEN));
         assert_eq!(guard.parse(&long), Err(EndpointError::Malformed));
+    }
+
+    /// Found by fuzzing (fuzz/regressions/push_endpoint): the `http` crate passes these.
+    #[test]
+    fn hosts_ports_and_paths_are_what_they_say() {
+        let guard = EndpointGuard::default();
+        for url in [
+            "https://a:b/",
+            "https://a:99999/",
+            "https://a:0/",
+            "https://a[b:]/",
+            "https://[not-ip]/",
+            "https://[::1]x/",
+            "https://push.exam:le.org/up",
+        ] {
+            assert_eq!(guard.parse(url), Err(EndpointError::Malformed), "{url}");
+        }
+        let query = guard.parse("https://a?x").expect("query without a path");
+        assert_eq!((query.host.as_str(), query.path.as_str()), ("a", "/?x"));
+        let bare = guard.parse("https://a").expect("no path");
+        assert_eq!(bare.path, "/");
+        let v6 = guard.parse("https://[2001:db8::1]:8443/p").expect("ipv6");
+        assert_eq!((v6.host.as_str(), v6.port), ("2001:db8::1", 8443));
     }
 
     #[tokio::test]
