@@ -9,8 +9,7 @@ use std::{collections::HashMap, time::Duration};
 
 use mzchat_client::{Client, KeyStore, LocalIdentity};
 use mzchat_proto::guild::{
-    CreateGuildRequest, CreateInviteRequest, CreateRoleRequest, ListChannelsRequest,
-    SendMessageRequest, guild_service_client::GuildServiceClient,
+    CreateRoleRequest, SendMessageRequest, guild_service_client::GuildServiceClient,
     message_service_client::MessageServiceClient,
 };
 use prost::Message;
@@ -123,50 +122,10 @@ fn token(client: &Client, origin: &str) -> String {
 
 /// A guild of `owner` with a channel, a message, a role and an invite: what requests name.
 async fn guild_of(owner: &Client, origin: &str) -> HashMap<&'static str, String> {
+    let (guild_id, channel_id, link) = crate::federation::guild_with_invite(owner, origin).await;
+    let (_, invite) = mzchat_client::invites::parse_link(&link).expect("invite link");
     let channel = owner.channel(origin).expect("channel");
     let mut guilds = GuildServiceClient::new(channel.clone());
-    let created = guilds
-        .create_guild(
-            owner
-                .authed(
-                    origin,
-                    CreateGuildRequest {
-                        name: "swept".into(),
-                        ..Default::default()
-                    },
-                )
-                .await
-                .expect("token"),
-        )
-        .await
-        .expect("create guild")
-        .into_inner();
-    owner
-        .adopt_access_token(
-            origin,
-            &created.access_token,
-            created.access_token_expires_at.map_or(0, |t| t.seconds),
-        )
-        .expect("adopt");
-    let guild_id = created.guild.expect("guild").id;
-    let channel_id = guilds
-        .list_channels(
-            owner
-                .authed(
-                    origin,
-                    ListChannelsRequest {
-                        guild_id: guild_id.clone(),
-                    },
-                )
-                .await
-                .expect("token"),
-        )
-        .await
-        .expect("channels")
-        .into_inner()
-        .channels[0]
-        .id
-        .clone();
     let message_id = MessageServiceClient::new(channel.clone())
         .send_message(
             owner
@@ -209,26 +168,6 @@ async fn guild_of(owner: &Client, origin: &str) -> HashMap<&'static str, String>
         .role
         .expect("role")
         .id;
-    let invite = guilds
-        .create_invite(
-            owner
-                .authed(
-                    origin,
-                    CreateInviteRequest {
-                        guild_id: guild_id.clone(),
-                        channel_id: channel_id.clone(),
-                        ..Default::default()
-                    },
-                )
-                .await
-                .expect("token"),
-        )
-        .await
-        .expect("invite")
-        .into_inner()
-        .invite
-        .expect("invite")
-        .token;
     HashMap::from([
         ("guild_id", guild_id),
         ("channel_id", channel_id),
