@@ -23,6 +23,8 @@ use super::{
 
 /// Compare-and-set attempts before a caller's key counts as too contended to decide.
 const ATTEMPTS: usize = 4;
+/// Memory the bucket may take on the NATS server (some 300,000 callers).
+const MAX_BUCKET_BYTES: i64 = 64 * 1024 * 1024;
 /// Remembered revisions above this are dropped and read again when needed.
 const MAX_REMEMBERED: usize = 100_000;
 
@@ -63,6 +65,9 @@ impl KvBuckets {
             // Headers count too (the expected revision); values are a number.
             max_message_size: 1024,
             storage: StorageType::Memory,
+            // A flood from very many addresses fills it; new callers are then decided locally
+            // (a refused write is a store failure) instead of growing NATS's memory.
+            max_bytes: MAX_BUCKET_BYTES,
             num_replicas: replicas.max(1),
             allow_rollup: true,
             deny_delete: true,
