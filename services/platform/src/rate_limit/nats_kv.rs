@@ -65,8 +65,8 @@ impl KvBuckets {
             // Headers count too (the expected revision); values are a number.
             max_message_size: 1024,
             storage: StorageType::Memory,
-            // A flood from very many addresses fills it; new callers are then decided locally
-            // (a refused write is a store failure) instead of growing NATS's memory.
+            // A flood from very many addresses fills it; writes then fail and every process
+            // decides on its own until entries expire, instead of growing NATS's memory.
             max_bytes: MAX_BUCKET_BYTES,
             num_replicas: replicas.max(1),
             allow_rollup: true,
