@@ -14,7 +14,7 @@ pub const MAX_ROLES: usize = 250;
 /// Roles one member holds besides `@everyone`.
 pub const MAX_MEMBER_ROLES: usize = 20;
 /// Channels of a guild.
-pub const MAX_CHANNELS: usize = 500;
+pub const MAX_CHANNELS: u64 = 500;
 /// Guilds one user is a member of on this server (their access token lists them).
 pub const MAX_MEMBERSHIPS: u64 = 100;
 
@@ -39,7 +39,7 @@ pub fn check_member_roles(held: usize) -> Result<()> {
 }
 
 pub async fn check_channels(conn: &impl ConnectionTrait, guild_id: &str) -> Result<()> {
-    if store::guilds::channels(conn, guild_id).await?.len() >= MAX_CHANNELS {
+    if store::guilds::channel_count(conn, guild_id).await? >= MAX_CHANNELS {
         return Err(exhausted(format!(
             "a guild has at most {MAX_CHANNELS} channels"
         )));

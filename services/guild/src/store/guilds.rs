@@ -1,8 +1,8 @@
 //! Guilds and channels.
 
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
     sea_query::{Expr, ExprTrait},
 };
 
@@ -172,6 +172,14 @@ pub async fn channels(conn: &impl ConnectionTrait, guild_id: &str) -> Result<Vec
         .into_iter()
         .map(to_channel)
         .collect())
+}
+
+/// Channels of `guild_id`.
+pub async fn channel_count(conn: &impl ConnectionTrait, guild_id: &str) -> Result<u64, DbErr> {
+    channel::Entity::find()
+        .filter(channel::Column::GuildId.eq(guild_id))
+        .count(conn)
+        .await
 }
 
 /// One past the last channel's position.

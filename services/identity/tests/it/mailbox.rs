@@ -185,6 +185,25 @@ async fn mailbox_rules_are_enforced(backend: Backend) {
             .code(),
         Code::Unauthenticated
     );
+    // Two long polls may wait on a mailbox (one per side); of three, one is refused at once
+    // while the other two wait.
+    let wait = SyncMailboxRequest {
+        wait_for_data: true,
+        ..post(vec![])
+    };
+    let polls = (0..3).map(|_| {
+        let (mut api, wait) = (api.clone(), wait.clone());
+        Box::pin(async move { api.sync_mailbox(wait).await })
+    });
+    let (first, _, waiting) = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        futures::future::select_all(polls),
+    )
+    .await
+    .expect("one poll answered at once");
+    let refused = first.expect_err("the third waiter is refused");
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    drop(waiting);
     server.finish().await;
 }
 

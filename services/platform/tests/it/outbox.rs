@@ -279,3 +279,43 @@ async fn a_nats_consumer_reports_its_lag() {
         .delete_stream(format!("{}_IDENTITY", prefix.to_ascii_uppercase()))
         .await;
 }
+
+/// An event the bus would refuse (NATS takes 1 MiB) must not be stored: it would block its
+/// subject for good. The change fails instead, and the events beside it still flow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_too_large_for_the_bus_fails_its_change() {
+    let dir = std::env::temp_dir().join(unique("outbox-large-"));
+    let target = DatabaseTarget::Sqlite {
+        path: dir.join("test.db"),
+    };
+    let db = db::connect(&target, 1).await.expect("sqlite");
+    db::migrate::<Migrator>(&db).await.expect("migrate");
+    let outbox = Outbox::new();
+    let mut huge = event(0);
+    huge.payload = vec![b'x'; mzchat_platform::outbox::MAX_EVENT_BYTES + 1];
+    let txn = db.begin().await.expect("begin");
+    outbox
+        .enqueue_many(&txn, [&event(1), &huge])
+        .await
+        .expect_err("refused");
+    txn.rollback().await.expect("rollback");
+    let txn = db.begin().await.expect("begin");
+    outbox.enqueue(&txn, event(2)).await.expect("enqueue");
+    txn.commit().await.expect("commit");
+
+    let (bus, mut deliveries) = local_bus("large").await;
+    let (stop, relay) = start_relay(&db, bus, &outbox);
+    let delivery = tokio::time::timeout(Duration::from_secs(10), deliveries.recv())
+        .await
+        .expect("the next event flows")
+        .expect("delivery");
+    assert_eq!(
+        number(&delivery),
+        2,
+        "nothing of the refused change was stored"
+    );
+    delivery.ack().await.expect("ack");
+    stop.cancel();
+    relay.await.ok();
+    std::fs::remove_dir_all(dir).ok();
+}
